@@ -1,0 +1,159 @@
+//! Settings: one typed struct per command, filled from flags and `TRIBUTARY_*`
+//! environment variables (Docker Compose passes environment variables), with
+//! defaults that run without any setup.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tributary",
+    version,
+    about = "Tributary: a backend for live car telemetry."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeSettings),
+    /// Exit 0 if a running service answers its health check, else 1 (for
+    /// container HEALTHCHECKs; needs no curl).
+    Healthcheck(HealthcheckSettings),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `tributary=debug`).
+    #[arg(
+        long = "log",
+        env = "TRIBUTARY_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub filter: String,
+    /// Log format.
+    #[arg(long = "log-format", env = "TRIBUTARY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address and port to listen on.
+    #[arg(long, env = "TRIBUTARY_LISTEN", default_value = "0.0.0.0:8000")]
+    pub listen: String,
+    /// Redis URL (`redis://[:password@]host[:port][/db]`, or `rediss://` for TLS).
+    /// Unset: the embedded in-memory store, which keeps nothing across restarts.
+    #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// How many newest readings per vehicle and signal are kept and averaged.
+    #[arg(long, env = "TRIBUTARY_WINDOW", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub window: u32,
+    /// How long a vehicle that sends nothing is remembered (e.g. `7d`, `12h`).
+    #[arg(long, env = "TRIBUTARY_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub retention: Duration,
+    /// A TOML file of extra signals (see `signals.example.toml`). Unset: the built-ins.
+    #[arg(long, env = "TRIBUTARY_SIGNALS")]
+    pub signals: Option<PathBuf>,
+    /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "TRIBUTARY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl ServeSettings {
+    /// Settings for tests and embedding: the defaults, on a free loopback port.
+    pub fn for_tests() -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            redis_url: None,
+            window: 10,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            signals: None,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The Redis URL with any password replaced, safe to log.
+    pub fn redacted_redis_url(&self) -> Option<String> {
+        let url = self.redis_url.as_deref()?;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Some("<unparseable>".into());
+        };
+        Some(match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckSettings {
+    /// The URL to check.
+    #[arg(
+        long,
+        env = "TRIBUTARY_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:8000/healthz"
+    )]
+    pub url: String,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 12h, 7d)"))?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let mut settings = ServeSettings::for_tests();
+        settings.redis_url = Some("redis://:s3cret@redis:6379/2".into());
+        assert_eq!(
+            settings.redacted_redis_url().unwrap(),
+            "redis://***@redis:6379/2"
+        );
+        settings.redis_url = Some("redis://redis:6379".into());
+        assert_eq!(settings.redacted_redis_url().unwrap(), "redis://redis:6379");
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").unwrap_err().contains("examples"));
+    }
+}

@@ -1,0 +1,16 @@
+//! The domain: what a reading, a vehicle, a signal and a window *are*, independent
+//! of HTTP and of storage. Wire types turn into these types through `TryFrom` or
+//! small parse functions, which are the only places a bad value is rejected
+//! ("parse, don't validate"); everything downstream can trust them.
+
+pub mod clock;
+pub mod reading;
+pub mod signal;
+pub mod vehicle;
+pub mod window;
+
+pub use clock::{Clock, Timestamp};
+pub use reading::Reading;
+pub use signal::{Catalog, CatalogError, SignalName, SignalSpec};
+pub use vehicle::VehicleId;
+pub use window::{Aggregate, Sample};

@@ -1,0 +1,85 @@
+//! Vehicle identity. An id is checked here once, so that no id can reach storage
+//! that could collide with another vehicle's keys or smuggle in Redis syntax.
+
+use std::fmt;
+
+/// 1 to 64 characters of `A-Z a-z 0-9 - _ .`; a 17-character VIN fits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VehicleId(String);
+
+/// The vehicle that the seed's API speaks for when a request names none.
+pub const DEFAULT_VEHICLE: &str = "default";
+
+/// What is wrong with a proposed vehicle id, phrased for the caller.
+pub const VEHICLE_ID_RULE: &str =
+    "a vehicle id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'";
+
+impl VehicleId {
+    pub fn default_vehicle() -> Self {
+        Self(DEFAULT_VEHICLE.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for VehicleId {
+    type Error = &'static str;
+
+    fn try_from(id: &str) -> Result<Self, Self::Error> {
+        let valid = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if valid {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(VEHICLE_ID_RULE)
+        }
+    }
+}
+
+impl fmt::Display for VehicleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_vins_and_simple_names() {
+        for ok in [
+            "default",
+            "1HGCM82633A004352",
+            "fleet-7.car_12",
+            "a",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(VehicleId::try_from(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn rejects_ids_that_could_break_keys() {
+        for bad in [
+            "",
+            "a b",
+            "a:b",
+            "{a}",
+            "a*",
+            "ü",
+            "a\nb",
+            "a/b",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                VehicleId::try_from(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+}

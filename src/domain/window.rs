@@ -1,0 +1,150 @@
+//! The window: the N newest readings of one signal by timestamp, and what is
+//! computed over it. Both stores return raw samples and share this code, so the
+//! numbers cannot differ between them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Timestamp;
+
+/// One stored value of one signal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sample {
+    pub at: Timestamp,
+    pub value: f64,
+}
+
+/// Aggregates over a window of samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Aggregate {
+    pub current: f64,
+    pub average: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: usize,
+    pub updated_at: Timestamp,
+}
+
+impl Aggregate {
+    /// Aggregates samples given newest first; `None` for an empty window.
+    pub fn of(newest_first: &[Sample]) -> Option<Self> {
+        let newest = newest_first.first()?;
+        let values = newest_first.iter().map(|s| s.value);
+        let sum: f64 = values.clone().sum();
+        Some(Self {
+            current: newest.value,
+            average: sum / newest_first.len() as f64,
+            min: values.clone().fold(f64::INFINITY, f64::min),
+            max: values.fold(f64::NEG_INFINITY, f64::max),
+            count: newest_first.len(),
+            updated_at: newest.at,
+        })
+    }
+}
+
+/// An in-memory window: samples keyed by timestamp, so a resent reading replaces
+/// the one it repeats and the order is by time, not by arrival.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    samples: BTreeMap<Timestamp, f64>,
+}
+
+impl Window {
+    /// Inserts a sample and drops the oldest beyond `capacity`. Returns whether
+    /// the timestamp was new (a resend returns `false`).
+    pub fn insert(&mut self, sample: Sample, capacity: usize) -> bool {
+        let new = self.samples.insert(sample.at, sample.value).is_none();
+        while self.samples.len() > capacity {
+            self.samples.pop_first();
+        }
+        new
+    }
+
+    pub fn newest_first(&self) -> Vec<Sample> {
+        self.samples
+            .iter()
+            .rev()
+            .map(|(&at, &value)| Sample { at, value })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(micros: i64) -> Timestamp {
+        Timestamp::from_micros(micros).unwrap()
+    }
+
+    #[test]
+    fn aggregate_of_nothing_is_none() {
+        assert_eq!(Aggregate::of(&[]), None);
+    }
+
+    #[test]
+    fn aggregate_takes_current_from_the_newest() {
+        let samples = [
+            Sample {
+                at: at(3),
+                value: 90.0,
+            },
+            Sample {
+                at: at(2),
+                value: 80.0,
+            },
+            Sample {
+                at: at(1),
+                value: 100.0,
+            },
+        ];
+        let agg = Aggregate::of(&samples).unwrap();
+        assert_eq!(agg.current, 90.0);
+        assert_eq!(agg.average, 90.0);
+        assert_eq!((agg.min, agg.max, agg.count), (80.0, 100.0, 3));
+        assert_eq!(agg.updated_at, at(3));
+    }
+
+    #[test]
+    fn window_keeps_the_newest_by_timestamp_not_by_arrival() {
+        let mut window = Window::default();
+        for t in [5, 1, 9, 3, 7, 2] {
+            window.insert(
+                Sample {
+                    at: at(t),
+                    value: t as f64,
+                },
+                3,
+            );
+        }
+        let kept: Vec<_> = window.newest_first().iter().map(|s| s.value).collect();
+        assert_eq!(kept, [9.0, 7.0, 5.0]);
+    }
+
+    #[test]
+    fn a_resent_sample_replaces_instead_of_duplicating() {
+        let mut window = Window::default();
+        assert!(window.insert(
+            Sample {
+                at: at(1),
+                value: 1.0
+            },
+            10
+        ));
+        assert!(!window.insert(
+            Sample {
+                at: at(1),
+                value: 2.0
+            },
+            10
+        ));
+        assert_eq!(
+            window.newest_first(),
+            [Sample {
+                at: at(1),
+                value: 2.0
+            }]
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP layer: routes, request parsing and error rendering. It depends on
+//! the domain and on the `Store` trait, never on a particular store.
+
+pub mod body;
+mod health;
+pub mod problem;
+mod seed;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::timeout::RequestBodyDeadlineLayer;
+use tracing::Instrument;
+
+use crate::domain::{Catalog, Clock};
+use crate::store::DynStore;
+use problem::ApiError;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub catalog: Arc<Catalog>,
+    pub clock: Arc<Clock>,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, catalog: Catalog) -> Self {
+        Self {
+            store,
+            catalog: Arc::new(catalog),
+            clock: Arc::new(Clock::new()),
+        }
+    }
+
+    pub fn parse_context(&self) -> wire::ParseContext<'_> {
+        wire::ParseContext {
+            catalog: &self.catalog,
+            clock: &self.clock,
+        }
+    }
+}
+
+/// Every route of the service, with its middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/record", post(seed::record))
+        .route("/collect", get(seed::collect).post(seed::collect))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyDeadlineLayer::new(Duration::from_secs(
+            body::BODY_TIMEOUT_SECS,
+        )))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "there is no route {method} {}; see the README for the API",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+    }
+}
+
+/// One log line per request: method, matched route, status, latency. Bodies are
+/// never logged. Handlers add the vehicle to the span.
+async fn log_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", |path| path.as_str())
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        vehicle = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        if response.status().is_server_error() {
+            tracing::warn!(status, latency_us, "request finished");
+        } else {
+            tracing::info!(status, latency_us, "request finished");
+        }
+    });
+    response
+}

@@ -1,0 +1,160 @@
+//! The one error type of the HTTP layer, rendered as RFC 9457 problem details.
+//!
+//! Caller mistakes become 4xx with a `detail` that says what to fix and, for
+//! invalid readings, an `errors` list with a JSON pointer per bad field. Store
+//! failures become an opaque 503 or 500, logged once here.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// One bad field of a request body or URL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    /// RFC 6901 JSON pointer into the request body, e.g. `/3/timestamp`; or the
+    /// name of a path or query parameter.
+    pub pointer: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON at all (syntax, encoding, emptiness, nesting).
+    #[error("{0}")]
+    MalformedBody(String),
+    /// The body is JSON but not a valid request: wrong shape, unknown field,
+    /// implausible value.
+    #[error("{detail}")]
+    InvalidRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} s")]
+    BodyTimeout { seconds: u64 },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{method} is not allowed here")]
+    MethodNotAllowed { method: String },
+    /// The service is up but cannot serve yet (for `/readyz`).
+    #[error("{0}")]
+    NotReady(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// An invalid request with its field errors; the detail names the first.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [] => "the request is not valid".to_owned(),
+            [only] => field_sentence(only),
+            [first, rest @ ..] => format!(
+                "{} (and {} more problems, see `errors`)",
+                field_sentence(first),
+                rest.len()
+            ),
+        };
+        Self::InvalidRequest { detail, errors }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Store(StoreError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, machine-readable problem type; documented in the README.
+    fn slug(&self) -> &'static str {
+        match self {
+            Self::MalformedBody(_) => "malformed-body",
+            Self::InvalidRequest { .. } => "invalid-request",
+            Self::BodyTooLarge { .. } => "body-too-large",
+            Self::BodyTimeout { .. } => "body-timeout",
+            Self::NotFound(_) => "not-found",
+            Self::MethodNotAllowed { .. } => "method-not-allowed",
+            Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => "store-unavailable",
+            Self::Store(StoreError::Internal(_)) => "internal",
+        }
+    }
+}
+
+fn field_sentence(error: &FieldError) -> String {
+    if error.pointer.is_empty() {
+        error.detail.clone()
+    } else {
+        format!("{}: {}", error.pointer, error.detail)
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            Self::Store(err) => {
+                tracing::error!(error = %err, "store failure");
+                match err {
+                    StoreError::Unavailable(_) => {
+                        "the store is unavailable; retry shortly".to_owned()
+                    }
+                    StoreError::Internal(_) => "internal error; it has been logged".to_owned(),
+                }
+            }
+            other => other.to_string(),
+        };
+        let errors = match &self {
+            Self::InvalidRequest { errors, .. } => errors.as_slice(),
+            _ => &[],
+        };
+        let problem = Problem {
+            kind: format!("urn:tributary:problem:{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

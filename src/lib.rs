@@ -1,0 +1,14 @@
+//! Tributary: the backend between the sensors in a car and the driver's phone.
+//!
+//! - [`domain`]: readings, signals, vehicles, windows; no I/O.
+//! - [`store`]: the `Store` trait and its memory and Redis implementations.
+//! - [`http`]: routes, wire formats and errors, over the `Store` trait.
+//! - [`startup`]: builds and runs the service from [`config`] settings.
+
+pub mod config;
+pub mod domain;
+pub mod healthcheck;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

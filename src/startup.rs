@@ -1,0 +1,169 @@
+//! Building and running the service. `Application::build` binds the listener and
+//! builds everything; tests start exactly what production starts.
+//!
+//! The accept loop uses hyper-util directly rather than `axum::serve`, because
+//! `axum::serve` gives no way to set a header-read timeout: without one, a client
+//! that stops halfway through its headers would hold a connection forever.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::Service;
+
+use crate::config::ServeSettings;
+use crate::domain::Catalog;
+use crate::http::{AppState, router};
+use crate::store::{DynStore, MemoryStore, RedisStore, StoreLimits};
+
+/// A client must send all request headers within this time, or it is cut off.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Binds the listener and builds the store and routes. Does not need Redis to
+    /// be up: the Redis store connects on first use and reconnects by itself.
+    pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
+        let catalog = match &settings.signals {
+            Some(path) => Catalog::with_file(path)?,
+            None => Catalog::builtin(),
+        };
+        let store = build_store(settings)?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            store = store.kind(),
+            redis_url = settings.redacted_redis_url().as_deref(),
+            window = settings.window,
+            retention = %humantime::format_duration(settings.retention),
+            signals = catalog.signals().len(),
+            "tributary listening"
+        );
+        Ok(Self {
+            listener,
+            router: router(AppState::new(store, catalog)),
+            shutdown_timeout: settings.shutdown_timeout,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (up to the shutdown timeout) and returns.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                router.clone().call(request)
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(self.shutdown_timeout) => {
+                tracing::warn!(timeout = ?self.shutdown_timeout, "shutdown timeout reached; closing remaining connections");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The store the settings ask for.
+pub fn build_store(settings: &ServeSettings) -> anyhow::Result<DynStore> {
+    let limits = StoreLimits {
+        window: settings.window as usize,
+        retention: settings.retention,
+    };
+    Ok(match &settings.redis_url {
+        None => std::sync::Arc::new(MemoryStore::new(limits)),
+        Some(url) => std::sync::Arc::new(
+            RedisStore::connect_lazily(url, limits)
+                .map_err(|e| anyhow::anyhow!("TRIBUTARY_REDIS_URL is not usable: {e}"))?,
+        ),
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends to PID 1).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received Ctrl-C"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,159 @@
+//! The embedded store: everything in this process's memory, lost on exit.
+//!
+//! A `std::sync::Mutex` guards the map because no `.await` happens while it is
+//! held and each critical section is a few map operations; tokio's mutex would
+//! only add overhead. A background sweep forgets vehicles silent for longer than
+//! the retention period, so memory stays bounded by the active fleet.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
+use crate::domain::window::Window;
+use crate::domain::{Clock, Reading, Sample, SignalName, Timestamp, VehicleId};
+
+#[derive(Debug, Default)]
+struct Entry {
+    last_seen: Option<Timestamp>,
+    signals: HashMap<SignalName, (Window, u64)>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    limits: StoreLimits,
+    vehicles: Mutex<HashMap<VehicleId, Entry>>,
+}
+
+/// The in-memory store. Cheap to clone: clones share the same data.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+impl MemoryStore {
+    /// Creates the store and, when called inside a tokio runtime, starts the
+    /// retention sweep, which stops when the last clone of the store is dropped.
+    pub fn new(limits: StoreLimits) -> Self {
+        let store = Self {
+            shared: Arc::new(Shared {
+                limits,
+                vehicles: Mutex::new(HashMap::new()),
+            }),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(sweep(Arc::downgrade(&store.shared)));
+        }
+        store
+    }
+
+    /// Forgets every vehicle last seen before `cutoff`; returns how many.
+    pub fn forget_silent_since(&self, cutoff: Timestamp) -> usize {
+        let mut vehicles = self
+            .shared
+            .vehicles
+            .lock()
+            .expect("memory store lock poisoned");
+        let before = vehicles.len();
+        vehicles.retain(|_, entry| entry.last_seen.is_some_and(|seen| seen >= cutoff));
+        before - vehicles.len()
+    }
+}
+
+/// Runs the retention sweep about 60 times per retention period (at most once a
+/// minute, at least once a second).
+async fn sweep(shared: Weak<Shared>) {
+    let period = match shared.upgrade() {
+        Some(shared) => {
+            (shared.limits.retention / 60).clamp(Duration::from_secs(1), Duration::from_secs(60))
+        }
+        None => return,
+    };
+    let clock = Clock::new();
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let store = MemoryStore { shared };
+        let retention =
+            i64::try_from(store.shared.limits.retention.as_micros()).unwrap_or(i64::MAX);
+        let forgotten = store.forget_silent_since(clock.now().plus_micros(-retention));
+        if forgotten > 0 {
+            tracing::debug!(forgotten, "retention sweep forgot silent vehicles");
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn record(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+        received_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let capacity = self.shared.limits.window;
+        let mut vehicles = self
+            .shared
+            .vehicles
+            .lock()
+            .expect("memory store lock poisoned");
+        let entry = vehicles.entry(vehicle.clone()).or_default();
+        entry.last_seen = entry.last_seen.max(Some(received_at));
+        for reading in readings {
+            let (window, total) = entry.signals.entry(reading.signal.clone()).or_default();
+            if window.insert(
+                Sample {
+                    at: reading.at,
+                    value: reading.value,
+                },
+                capacity,
+            ) {
+                *total += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Option<VehicleHistory>, StoreError> {
+        let vehicles = self
+            .shared
+            .vehicles
+            .lock()
+            .expect("memory store lock poisoned");
+        let Some(entry) = vehicles.get(vehicle) else {
+            return Ok(None);
+        };
+        let Some(last_seen) = entry.last_seen else {
+            return Ok(None);
+        };
+        let signals = signals
+            .iter()
+            .filter_map(|name| {
+                let (window, total) = entry.signals.get(name)?;
+                let history = SignalHistory {
+                    samples: window.newest_first(),
+                    total: *total,
+                };
+                (!history.samples.is_empty()).then(|| (name.clone(), history))
+            })
+            .collect::<BTreeMap<_, _>>();
+        Ok(Some(VehicleHistory { last_seen, signals }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,88 @@
+//! Storage: where readings live. One `Store` trait, two implementations: an
+//! embedded in-memory store (the default, so the service runs with nothing else
+//! installed) and Redis. Stores know nothing of HTTP; they speak domain types.
+//!
+//! Every method is per vehicle and per signal. A store keeps, per (vehicle,
+//! signal), the `window` newest samples by timestamp (a sample with the timestamp
+//! of one already kept replaces it) and a count of all samples accepted; per
+//! vehicle, when it was last heard from. A vehicle silent for the retention
+//! period is forgotten.
+
+pub mod memory;
+pub mod redis;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{Reading, Sample, SignalName, Timestamp, VehicleId};
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+/// What a store keeps, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// How many newest samples per (vehicle, signal) count.
+    pub window: usize,
+    /// How long a silent vehicle is remembered.
+    pub retention: Duration,
+}
+
+/// One signal of one vehicle, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalHistory {
+    /// The window, newest first.
+    pub samples: Vec<Sample>,
+    /// Samples ever accepted (resends of a sample still in the window not counted).
+    pub total: u64,
+}
+
+/// Everything stored about one vehicle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleHistory {
+    /// When the vehicle last sent a reading, by the server's clock.
+    pub last_seen: Timestamp,
+    /// Signals with at least one sample.
+    pub signals: BTreeMap<SignalName, SignalHistory>,
+}
+
+/// A failure of the storage backend. None of these are the caller's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or did not answer in time; worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered something we cannot use.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores all `readings` of one vehicle atomically: all of them or none.
+    async fn record(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+        received_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The stored history of `signals` for one vehicle, or `None` if the vehicle
+    /// has sent nothing within the retention period.
+    async fn history(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Option<VehicleHistory>, StoreError>;
+
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A short name for logs and `/readyz`.
+    fn kind(&self) -> &'static str;
+}
+
+pub type DynStore = Arc<dyn Store>;

@@ -1,0 +1,282 @@
+//! The Redis store.
+//!
+//! Layout, per vehicle (the `{…}` hash tag keeps a vehicle's keys in one Redis
+//! Cluster slot, so one script can touch them all):
+//! - `tributary:{<vehicle>}:signal:<signal>`: a sorted set, score = timestamp in
+//!   microseconds, member = `<timestamp>:<value>`; trimmed to the window.
+//! - `tributary:{<vehicle>}:meta`: a hash with `last_seen` and `total:<signal>`.
+//!
+//! Every key gets the retention period as its TTL on every write, so a silent
+//! vehicle expires by itself. A record is one Lua script call (atomic: appends,
+//! de-duplicates, trims and counts in one step, so concurrent writers can never
+//! leave more than the window or lose a reading); a read is one `MULTI` pipeline.
+//!
+//! One `ConnectionManager` multiplexes every request over one connection and
+//! reconnects in the background. Every call also runs under a deadline, so a
+//! Redis that is down or stuck turns into a fast `Unavailable`, never a hang.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script};
+
+use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
+use crate::domain::{Reading, Sample, SignalName, Timestamp, VehicleId};
+
+/// How long one Redis call may take, end to end, before the request gets a 503.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
+
+const RECORD_SCRIPT: &str = r#"
+-- KEYS[1] = meta hash, KEYS[2..] = one sorted set per signal in this batch
+-- ARGV: window, ttl_seconds, received_at, then per signal its name (same order as
+-- KEYS[2..]), then triples of (key index, timestamp, value)
+local window = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local meta = KEYS[1]
+local nsignals = #KEYS - 1
+local last_seen = tonumber(redis.call('HGET', meta, 'last_seen') or '0')
+if tonumber(ARGV[3]) > last_seen then
+  redis.call('HSET', meta, 'last_seen', ARGV[3])
+end
+local i = 4 + nsignals
+while i <= #ARGV do
+  local k = tonumber(ARGV[i])
+  local ts = ARGV[i + 1]
+  local removed = redis.call('ZREMRANGEBYSCORE', KEYS[k], ts, ts)
+  redis.call('ZADD', KEYS[k], ts, ts .. ':' .. ARGV[i + 2])
+  if removed == 0 then
+    redis.call('HINCRBY', meta, 'total:' .. ARGV[2 + k], 1)
+  end
+  i = i + 3
+end
+for k = 2, #KEYS do
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(window + 1))
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
+redis.call('EXPIRE', meta, ttl)
+return 1
+"#;
+
+/// The Redis store. Cheap to clone: clones share one multiplexed connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    limits: StoreLimits,
+    record: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection info holds the password: never print it.
+        f.debug_struct("RedisStore")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Prepares a store for `url` without connecting: the first request connects,
+    /// so the service starts even while Redis is still coming up.
+    pub fn connect_lazily(url: &str, limits: StoreLimits) -> Result<Self, RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self {
+            connection,
+            limits,
+            record: Script::new(RECORD_SCRIPT),
+        })
+    }
+
+    fn meta_key(vehicle: &VehicleId) -> String {
+        format!("tributary:{{{vehicle}}}:meta")
+    }
+
+    fn signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
+        format!("tributary:{{{vehicle}}}:signal:{signal}")
+    }
+
+    async fn with_deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(result) => result.map_err(store_error),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "Redis did not answer within {} ms",
+                CALL_TIMEOUT.as_millis()
+            ))),
+        }
+    }
+}
+
+fn store_error(err: RedisError) -> StoreError {
+    match err.kind() {
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Internal(err.to_string()),
+        _ => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+/// Parses a sorted-set member `<timestamp>:<value>`.
+fn parse_member(member: &str) -> Option<Sample> {
+    let (at, value) = member.split_once(':')?;
+    Some(Sample {
+        at: Timestamp::from_micros(at.parse().ok()?)?,
+        value: value.parse().ok()?,
+    })
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn record(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+        received_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut signals: Vec<&SignalName> = readings.iter().map(|r| &r.signal).collect();
+        signals.sort();
+        signals.dedup();
+
+        let mut invocation = self.record.prepare_invoke();
+        invocation.key(Self::meta_key(vehicle));
+        for signal in &signals {
+            invocation.key(Self::signal_key(vehicle, signal));
+        }
+        invocation
+            .arg(self.limits.window)
+            .arg(self.limits.retention.as_secs().max(1))
+            .arg(received_at.as_micros());
+        for signal in &signals {
+            invocation.arg(signal.as_str());
+        }
+        for reading in readings {
+            // Lua indexes KEYS from 1 and KEYS[1] is the meta hash.
+            let key_index = signals
+                .binary_search(&&reading.signal)
+                .expect("collected above")
+                + 2;
+            invocation
+                .arg(key_index)
+                .arg(reading.at.as_micros())
+                .arg(reading.value.to_string());
+        }
+        let mut connection = self.connection.clone();
+        self.with_deadline(invocation.invoke_async::<i64>(&mut connection))
+            .await?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Option<VehicleHistory>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().hgetall(Self::meta_key(vehicle));
+        let last = isize::try_from(self.limits.window).unwrap_or(isize::MAX) - 1;
+        for signal in signals {
+            pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
+        }
+        let mut connection = self.connection.clone();
+        let (meta, windows): (HashMap<String, String>, Vec<Vec<String>>) = {
+            let mut values: Vec<redis::Value> = self
+                .with_deadline(pipe.query_async(&mut connection))
+                .await?;
+            if values.len() != signals.len() + 1 {
+                return Err(StoreError::Internal(
+                    "unexpected pipeline reply length".into(),
+                ));
+            }
+            let windows = values
+                .split_off(1)
+                .into_iter()
+                .map(redis::from_redis_value)
+                .collect::<Result<Vec<Vec<String>>, _>>()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let meta = redis::from_redis_value(values.remove(0))
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            (meta, windows)
+        };
+
+        let Some(last_seen) = meta
+            .get("last_seen")
+            .and_then(|v| v.parse().ok())
+            .and_then(Timestamp::from_micros)
+        else {
+            return Ok(None);
+        };
+        let mut out = BTreeMap::new();
+        for (signal, members) in signals.iter().zip(windows) {
+            if members.is_empty() {
+                continue;
+            }
+            let samples = members
+                .iter()
+                .map(|m| {
+                    parse_member(m)
+                        .ok_or_else(|| StoreError::Internal(format!("malformed sample {m:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let total = meta
+                .get(&format!("total:{signal}"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(samples.len() as u64);
+            out.insert(signal.clone(), SignalHistory { samples, total });
+        }
+        Ok(Some(VehicleHistory {
+            last_seen,
+            signals: out,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let reply: String = self
+            .with_deadline(redis::cmd("PING").query_async(&mut connection))
+            .await?;
+        if reply == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Internal(format!("PING answered {reply:?}")))
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_round_trip_values_exactly() {
+        for value in [0.3, -40.0, 215.0, 1e-7, 16_383.75, 0.1 + 0.2] {
+            let member = format!("1764268317000000:{value}");
+            let sample = parse_member(&member).unwrap();
+            assert_eq!(sample.value, value);
+            assert_eq!(sample.at.as_micros(), 1_764_268_317_000_000);
+        }
+        assert_eq!(parse_member("garbage"), None);
+    }
+
+    #[test]
+    fn keys_share_a_cluster_hash_tag_per_vehicle() {
+        let vehicle = VehicleId::try_from("VIN123").unwrap();
+        let signal = SignalName::parse("engine_rpm").unwrap();
+        assert_eq!(RedisStore::meta_key(&vehicle), "tributary:{VIN123}:meta");
+        assert_eq!(
+            RedisStore::signal_key(&vehicle, &signal),
+            "tributary:{VIN123}:signal:engine_rpm"
+        );
+    }
+}
