@@ -2,22 +2,46 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` (alive) or `ready`.
+    status: &'static str,
+    /// The store in use, on `/readyz`: `memory` or `redis`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'static str>,
+}
 
 /// The process is up and serving HTTP.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
+pub async fn healthz() -> Json<Status> {
+    Json(Status {
+        status: "ok",
+        store: None,
+    })
 }
 
 /// The store answers; otherwise 503 with the reason.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, body = Status),
+        (status = 503, description = "The store is not reachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(
-            json!({"status": "ready", "store": state.store.kind()}),
-        )),
+        Ok(()) => Ok(Json(Status {
+            status: "ready",
+            store: Some(state.store.kind()),
+        })),
         Err(err) => Err(ApiError::NotReady(format!(
             "the {} store is not reachable: {err}",
             state.store.kind()

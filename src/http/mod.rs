@@ -5,6 +5,8 @@ pub mod body;
 mod health;
 pub mod problem;
 mod seed;
+mod v1;
+mod vehicle;
 pub mod wire;
 
 use std::sync::Arc;
@@ -12,12 +14,15 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{Catalog, Clock};
 use crate::store::DynStore;
@@ -48,13 +53,23 @@ impl AppState {
     }
 }
 
-/// Every route of the service, with its middleware.
+/// Every route of the service, with its middleware, and `/openapi.json`
+/// generated from the same handlers so the document cannot drift.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/record", post(seed::record))
-        .route("/collect", get(seed::collect).post(seed::collect))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let (routes, openapi) = api().split_for_parts();
+    let document = bytes::Bytes::from(
+        openapi
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes"),
+    );
+    let serve_document = move || {
+        std::future::ready((
+            [(header::CONTENT_TYPE, "application/json")],
+            document.clone(),
+        ))
+    };
+    routes
+        .route("/openapi.json", get(serve_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyDeadlineLayer::new(Duration::from_secs(
@@ -63,6 +78,39 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
+
+/// The documented routes. Exposed so tests can compare the document with the router.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(seed::record))
+        .routes(routes!(seed::collect))
+        .routes(routes!(v1::post_readings))
+        .routes(routes!(v1::get_vehicle))
+        .routes(routes!(v1::get_signal))
+        .routes(routes!(v1::list_signals))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI document for the current build.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tributary",
+        description = "Live car telemetry: sensors record readings, phones read their car's current values. \
+Errors are RFC 9457 problem details (`application/problem+json`)."
+    ),
+    tags(
+        (name = "seed", description = "The original API; answers exactly as it always has."),
+        (name = "v1", description = "Fleets: many vehicles, many signals, device timestamps, batches."),
+        (name = "operations", description = "Health and readiness."),
+    )
+)]
+struct ApiDoc;
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!(

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::store::StoreError;
 
 /// One bad field of a request body or URL.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// RFC 6901 JSON pointer into the request body, e.g. `/3/timestamp`; or the
     /// name of a path or query parameter.
@@ -108,15 +108,19 @@ fn field_sentence(error: &FieldError) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem details body (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A stable URN per kind of problem, e.g. `urn:tributary:problem:invalid-request`.
     #[serde(rename = "type")]
     kind: String,
-    title: &'a str,
+    title: String,
     status: u16,
+    /// What went wrong and what to change.
     detail: String,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    errors: &'a [FieldError],
+    /// One entry per bad field, for invalid requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
 }
 
 impl IntoResponse for ApiError {
@@ -134,13 +138,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let errors = match &self {
-            Self::InvalidRequest { errors, .. } => errors.as_slice(),
-            _ => &[],
+        let kind = format!("urn:tributary:problem:{}", self.slug());
+        let errors = match self {
+            Self::InvalidRequest { errors, .. } => errors,
+            _ => Vec::new(),
         };
         let problem = Problem {
-            kind: format!("urn:tributary:problem:{}", self.slug()),
-            title: status.canonical_reason().unwrap_or("Error"),
+            kind,
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
             errors,
