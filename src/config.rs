@@ -70,6 +70,10 @@ pub struct ServeSettings {
     /// A TOML file of extra signals (see `signals.example.toml`). Unset: the built-ins.
     #[arg(long, env = "TRIBUTARY_SIGNALS")]
     pub signals: Option<PathBuf>,
+    /// How long a client may take to send a request's headers, and again its body,
+    /// before it is cut off (408 for a body).
+    #[arg(long, env = "TRIBUTARY_CLIENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub client_timeout: Duration,
     /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "TRIBUTARY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -84,6 +88,7 @@ impl ServeSettings {
             window: 10,
             retention: Duration::from_secs(7 * 24 * 3600),
             signals: None,
+            client_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
         }
     }

@@ -23,12 +23,10 @@ use crate::domain::Catalog;
 use crate::http::{AppState, router};
 use crate::store::{DynStore, MemoryStore, RedisStore, StoreLimits};
 
-/// A client must send all request headers within this time, or it is cut off.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    client_timeout: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -55,7 +53,8 @@ impl Application {
         );
         Ok(Self {
             listener,
-            router: router(AppState::new(store, catalog)),
+            router: router(AppState::new(store, catalog, settings.client_timeout)),
+            client_timeout: settings.client_timeout,
             shutdown_timeout: settings.shutdown_timeout,
         })
     }
@@ -82,7 +81,7 @@ impl Application {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT);
+            .header_read_timeout(self.client_timeout);
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {

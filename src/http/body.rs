@@ -15,9 +15,6 @@ use super::problem::ApiError;
 /// built-in signal with timestamps several times over.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// How long a client may take to send its whole body before it is cut off with 408.
-pub const BODY_TIMEOUT_SECS: u64 = 10;
-
 /// A request body parsed as JSON. Rejections are `ApiError`s, so malformed input
 /// gets the same problem+json shape as every other error.
 #[derive(Debug)]
@@ -26,8 +23,8 @@ pub struct JsonBody(pub Value);
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req.into_body()).await?;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req.into_body(), state).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -40,8 +37,8 @@ pub struct OptionalJsonBody(pub Option<Value>);
 impl FromRequest<AppState> for OptionalJsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req.into_body()).await?;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req.into_body(), state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
@@ -49,14 +46,14 @@ impl FromRequest<AppState> for OptionalJsonBody {
     }
 }
 
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(body: Body, state: &AppState) -> Result<Bytes, ApiError> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(ApiError::BodyTooLarge {
             limit: MAX_BODY_BYTES,
         }),
         Err(err) if is_timeout(err.as_ref()) => Err(ApiError::BodyTimeout {
-            seconds: BODY_TIMEOUT_SECS,
+            timeout: state.body_timeout,
         }),
         Err(err) => Err(ApiError::MalformedBody(format!(
             "could not read the request body: {err}"

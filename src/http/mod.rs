@@ -34,14 +34,17 @@ pub struct AppState {
     pub store: DynStore,
     pub catalog: Arc<Catalog>,
     pub clock: Arc<Clock>,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, catalog: Catalog) -> Self {
+    pub fn new(store: DynStore, catalog: Catalog, body_timeout: Duration) -> Self {
         Self {
             store,
             catalog: Arc::new(catalog),
             clock: Arc::new(Clock::new()),
+            body_timeout,
         }
     }
 
@@ -72,9 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(serve_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RequestBodyDeadlineLayer::new(Duration::from_secs(
-            body::BODY_TIMEOUT_SECS,
-        )))
+        .layer(RequestBodyDeadlineLayer::new(state.body_timeout))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

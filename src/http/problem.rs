@@ -42,8 +42,8 @@ pub enum ApiError {
     },
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
-    #[error("the request body did not arrive within {seconds} s")]
-    BodyTimeout { seconds: u64 },
+    #[error("the request body did not arrive within {} ms; send the whole body promptly", timeout.as_millis())]
+    BodyTimeout { timeout: std::time::Duration },
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed here")]
