@@ -135,6 +135,21 @@ mod tests {
     }
 
     #[test]
+    fn numbers_keep_every_bit_of_precision() {
+        // serde_json's default float parser is only best-effort; the
+        // `float_roundtrip` feature makes what a sensor sends what we store.
+        let value = parse_json(b"[0.0012000000000000001, 0.1, 16383.75]").unwrap();
+        let numbers: Vec<f64> = value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(numbers, [12.0 * 1e-4, 0.1, 16_383.75]);
+        assert_eq!(numbers[0].to_bits(), 0.0012000000000000001f64.to_bits());
+    }
+
+    #[test]
     fn well_formed_json_parses() {
         assert_eq!(
             parse_json(b" {\"a\": 1} ").unwrap(),

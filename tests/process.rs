@@ -1,0 +1,231 @@
+//! The real binary as an operator runs it: `--help`, logs, signals.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::free_port;
+
+/// A `tributary serve` process, killed if the test ends early.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(envs: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("serve")
+            .env_clear()
+            .env("TRIBUTARY_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut server = Self { child, port };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "the server exited at start"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the server did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit, with a deadline; returns (exit code, everything logged).
+    fn wait(mut self, deadline: Duration) -> (Option<i32>, String) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut logs = String::new();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut logs)
+                    .unwrap();
+                return (status.code(), logs);
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "the server did not exit within {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn help_documents_every_setting_with_its_default() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "TRIBUTARY_LISTEN",
+        "[default: 0.0.0.0:8000]",
+        "TRIBUTARY_REDIS_URL",
+        "TRIBUTARY_WINDOW",
+        "[default: 10]",
+        "TRIBUTARY_RETENTION",
+        "[default: 7d]",
+        "TRIBUTARY_LOG",
+        "[default: info]",
+        "TRIBUTARY_LOG_FORMAT",
+        "[default: text]",
+        "TRIBUTARY_SIGNALS",
+        "TRIBUTARY_CLIENT_TIMEOUT",
+        "TRIBUTARY_SHUTDOWN_TIMEOUT",
+    ] {
+        assert!(
+            help.contains(expected),
+            "--help lacks {expected:?}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_setting_is_refused_with_a_clear_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("serve")
+        .env("TRIBUTARY_WINDOW", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("--window") && stderr.contains("0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let server = Server::start(&[]);
+    // Start a request whose body is still arriving when SIGTERM lands.
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let body = r#"{"engine_temperature": 90}"#;
+    write!(
+        stream,
+        "POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..5]
+    )
+    .unwrap();
+    // The server must have started reading the request before the signal: wait
+    // until a second connection is served, which proves the accept loop is past ours.
+    let _ = http(
+        server.port,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    server.signal("TERM");
+    stream.write_all(&body.as_bytes()[5..]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line:?}");
+    let (code, logs) = server.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("received SIGTERM"), "{logs}");
+}
+
+#[test]
+fn ctrl_c_exits_0() {
+    let server = Server::start(&[]);
+    server.signal("INT");
+    let (code, logs) = server.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("received Ctrl-C"), "{logs}");
+}
+
+#[test]
+fn json_logs_have_one_line_per_request_with_route_status_and_latency_but_no_body() {
+    let server = Server::start(&[("TRIBUTARY_LOG_FORMAT", "json"), ("TRIBUTARY_LOG", "info")]);
+    let body = r#"{"engine_temperature": 87.125}"#;
+    let response = http(
+        server.port,
+        &format!(
+            "POST /record HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.signal("TERM");
+    let (code, logs) = server.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request finished")
+        .unwrap_or_else(|| panic!("no request line in {logs}"));
+    assert_eq!(request["status"], 200);
+    assert!(request["latency_us"].is_u64());
+    assert_eq!(request["span"]["method"], "POST");
+    assert_eq!(request["span"]["route"], "/record");
+    assert_eq!(request["span"]["vehicle"], "default");
+    assert!(
+        !logs.contains("87.125"),
+        "the request body leaked into the logs: {logs}"
+    );
+}
+
+#[test]
+fn the_redis_password_never_reaches_the_logs() {
+    let server = Server::start(&[("TRIBUTARY_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")]);
+    let _ = http(
+        server.port,
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    server.signal("TERM");
+    let (_, logs) = server.wait(Duration::from_secs(10));
+    assert!(logs.contains("redis://***@127.0.0.1:1/0"), "{logs}");
+    assert!(!logs.contains("hunter2"), "{logs}");
+}

@@ -1,0 +1,254 @@
+//! Redis going away and coming back: fast 503s, no hang, recovery by itself, and
+//! no acknowledged reading lost across a Redis crash with AOF on.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Backend, RedisServer, eventually, free_port, spawn_app_on, spawn_app_with};
+use serde_json::json;
+use tributary::config::ServeSettings;
+
+/// The bound: well under 3 s. Not a speed goal, a no-hang guarantee.
+const FAST: Duration = Duration::from_millis(2500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_requests_get_a_fast_503_and_recover_when_it_returns() {
+    let mut app = spawn_app_with(Backend::Redis, |_| {}).await;
+    assert_eq!(
+        app.post_record(&json!({"engine_temperature": 80}))
+            .await
+            .status,
+        200
+    );
+
+    app.redis().kill();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = app.post_record(&json!({"engine_temperature": 81})).await;
+        assert!(
+            started.elapsed() < FAST,
+            "record took {:?}",
+            started.elapsed()
+        );
+        answer.assert_problem(503, "unavailable");
+
+        let started = Instant::now();
+        app.send(app.client.get(app.url("/collect")))
+            .await
+            .assert_problem(503, "unavailable");
+        assert!(
+            started.elapsed() < FAST,
+            "collect took {:?}",
+            started.elapsed()
+        );
+
+        let started = Instant::now();
+        app.get("/readyz")
+            .await
+            .assert_problem(503, "redis store is not reachable");
+        assert!(
+            started.elapsed() < FAST,
+            "readyz took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        app.get("/healthz").await.status,
+        200,
+        "the process stays alive"
+    );
+
+    app.redis().restart();
+    let recovered_in = Instant::now();
+    eventually(
+        Duration::from_secs(5),
+        "recording to succeed again",
+        || async {
+            (app.post_record(&json!({"engine_temperature": 82}))
+                .await
+                .status
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        recovered_in.elapsed() < Duration::from_secs(3),
+        "recovery took {:?}",
+        recovered_in.elapsed()
+    );
+    assert_eq!(app.get("/readyz").await.status, 200);
+    let collected = app.collect().await;
+    assert_eq!(collected["current_engine_temperature"], 82.0);
+    assert_eq!(
+        collected["average_engine_temperature"], 81.0,
+        "the reading from before the crash survived"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_starts_before_redis_and_picks_it_up_when_it_appears() {
+    let port = free_port();
+    let mut settings = ServeSettings::for_tests();
+    settings.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    let mut app = spawn_app_on(settings, None).await;
+
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.get("/readyz")
+        .await
+        .assert_problem(503, "not reachable");
+    app.post_record(&json!({"engine_temperature": 70}))
+        .await
+        .assert_problem(503, "unavailable");
+
+    app.redis = Some(RedisServer::start_on(port));
+    eventually(
+        Duration::from_secs(5),
+        "readiness once Redis is up",
+        || async { (app.get("/readyz").await.status == 200).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        app.post_record(&json!({"engine_temperature": 70}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.collect().await["current_engine_temperature"], 70.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_reading_is_lost_when_redis_crashes_and_restarts_with_aof() {
+    // A window wider than the test's writes, so every acknowledged value must be in it.
+    let app = Arc::new(tokio::sync::Mutex::new(
+        spawn_app_with(Backend::Redis, |s| s.window = 5000).await,
+    ));
+    let (client, url) = {
+        let app = app.lock().await;
+        (app.client.clone(), app.url("/record"))
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Four writers send distinct values as fast as they can and remember what was acknowledged.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut refused = 0;
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let value = f64::from(w) * 10.0 + f64::from(i) * 1e-4;
+                    i += 1;
+                    let response = client
+                        .post(&url)
+                        .json(&json!({"engine_temperature": value}))
+                        .send()
+                        .await;
+                    match response.map(|r| r.status().as_u16()) {
+                        Ok(200) => acknowledged.push(value),
+                        Ok(503) | Err(_) => refused += 1,
+                        Ok(other) => panic!("unexpected status {other}"),
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect();
+
+    let acknowledged_count = || async {
+        let app = app.lock().await;
+        let window = app
+            .get("/v1/vehicles/default/signals/engine_temperature")
+            .await;
+        (window.status == 200).then(|| window.json()["count"].as_u64().unwrap())
+    };
+    eventually(
+        Duration::from_secs(10),
+        "some readings before the crash",
+        || async { acknowledged_count().await.filter(|&n| n >= 50) },
+    )
+    .await;
+    app.lock().await.redis().kill();
+    // Let the writers hit the outage for a moment: their requests must be refused, not acknowledged.
+    let app_ref = app.clone();
+    eventually(
+        Duration::from_secs(10),
+        "a refused write during the outage",
+        || async {
+            let app = app_ref.lock().await;
+            (app.post_record(&json!({"engine_temperature": 1}))
+                .await
+                .status
+                == 503)
+                .then_some(())
+        },
+    )
+    .await;
+    app.lock().await.redis().restart();
+    eventually(
+        Duration::from_secs(10),
+        "more readings after the restart",
+        || async {
+            let app = app.lock().await;
+            (app.post_record(&json!({"engine_temperature": 2}))
+                .await
+                .status
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for writer in writers {
+        let (values, n) = writer.await.unwrap();
+        acknowledged.extend(values);
+        refused += n;
+    }
+    let app = app.lock().await;
+    let window = app
+        .get("/v1/vehicles/default/signals/engine_temperature")
+        .await
+        .json();
+    let stored: Vec<f64> = window["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
+    let missing: Vec<f64> = acknowledged
+        .iter()
+        .copied()
+        .filter(|v| !stored.contains(v))
+        .collect();
+    let extra: Vec<f64> = stored
+        .iter()
+        .copied()
+        .filter(|v| !acknowledged.contains(v))
+        .collect();
+    eprintln!(
+        "acked {} stored {} extra {extra:?}",
+        acknowledged.len(),
+        stored.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged readings lost: {missing:?}",
+        missing.len()
+    );
+    assert!(
+        acknowledged.len() >= 50,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+    assert!(
+        refused > 0 || stored.contains(&2.0),
+        "the outage was observed"
+    );
+}
