@@ -1,5 +1,7 @@
 //! Logging setup: human-readable by default, one JSON object per line when asked.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -13,9 +15,11 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
             settings.filter
         )
     })?;
+    // Colours only on a terminal: escape codes in a log file or `docker logs` are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = match settings.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder

@@ -335,6 +335,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_catalog_file_loads() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/signals.example.toml"));
+        let catalog = Catalog::with_file(path).unwrap();
+        assert_eq!(
+            catalog
+                .get("Vehicle.LowVoltageBattery.CurrentVoltage")
+                .unwrap()
+                .unit,
+            "V"
+        );
+        assert!(catalog.get("fuel_level").is_some());
+    }
+
+    #[test]
     fn a_bad_toml_file_says_what_is_wrong() {
         let cases = [
             (
