@@ -10,19 +10,35 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
-/// One bad field of a request body or URL.
+/// One bad field of a request: in the body (a JSON pointer) or in the URL (a
+/// path or query parameter's name).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    /// RFC 6901 JSON pointer into the request body, e.g. `/3/timestamp`; or the
-    /// name of a path or query parameter.
-    pub pointer: String,
+    /// RFC 6901 JSON pointer into the request body, e.g. `/3/timestamp`; `""`
+    /// is the whole body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The path or query parameter at fault, e.g. `vehicle_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
     pub detail: String,
 }
 
 impl FieldError {
+    /// A problem at `pointer` in the JSON body.
     pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
-            pointer: pointer.into(),
+            pointer: Some(pointer.into()),
+            parameter: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// A problem with a path or query parameter.
+    pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: None,
+            parameter: Some(name.into()),
             detail: detail.into(),
         }
     }
@@ -101,10 +117,10 @@ impl ApiError {
 }
 
 fn field_sentence(error: &FieldError) -> String {
-    if error.pointer.is_empty() {
-        error.detail.clone()
-    } else {
-        format!("{}: {}", error.pointer, error.detail)
+    match (error.pointer.as_deref(), error.parameter.as_deref()) {
+        (Some(pointer), _) if !pointer.is_empty() => format!("{pointer}: {}", error.detail),
+        (_, Some(parameter)) => format!("parameter {parameter}: {}", error.detail),
+        _ => error.detail.clone(),
     }
 }
 

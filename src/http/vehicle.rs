@@ -22,12 +22,14 @@ impl<S: Send + Sync> FromRequestParts<S> for PathVehicle {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map_err(|err| ApiError::invalid(vec![FieldError::new("path", err.body_text())]))?;
+            .map_err(|err| {
+                ApiError::invalid(vec![FieldError::parameter("vehicle_id", err.body_text())])
+            })?;
         let id = params
             .get("vehicle_id")
             .map(String::as_str)
             .unwrap_or_default();
-        let vehicle = wire::parse_vehicle_param(id, "path:vehicle_id")?;
+        let vehicle = wire::parse_vehicle_param(id)?;
         Ok(Self(identified(vehicle)))
     }
 }
@@ -49,19 +51,19 @@ pub fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleI
     let mut from_query = None;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
         .map_err(|err| {
-            ApiError::invalid(vec![FieldError::new(
+            ApiError::invalid(vec![FieldError::parameter(
                 "query",
                 format!("the query string is malformed: {err}"),
             )])
         })?;
     for (key, value) in pairs {
         if key != "vehicle_id" {
-            return Err(ApiError::invalid(vec![FieldError::new(
-                format!("query:{key}"),
+            return Err(ApiError::invalid(vec![FieldError::parameter(
+                key,
                 "unknown query parameter; /collect accepts only `vehicle_id`",
             )]));
         }
-        from_query = Some(wire::parse_vehicle_param(&value, "query:vehicle_id")?);
+        from_query = Some(wire::parse_vehicle_param(&value)?);
     }
     match (from_query, from_body) {
         (Some(a), Some(b)) if a != b => Err(ApiError::invalid(vec![FieldError::new(

@@ -136,10 +136,10 @@ pub fn parse_collect(body: Option<&Value>) -> Result<Option<VehicleId>, ApiError
 }
 
 /// A vehicle id from a path segment or query parameter.
-pub fn parse_vehicle_param(id: &str, name: &str) -> Result<VehicleId, ApiError> {
+pub fn parse_vehicle_param(id: &str) -> Result<VehicleId, ApiError> {
     VehicleId::try_from(id).map_err(|rule| {
-        ApiError::invalid(vec![FieldError::new(
-            name,
+        ApiError::invalid(vec![FieldError::parameter(
+            "vehicle_id",
             format!("{id:?} is not a valid vehicle id: {rule}"),
         )])
     })
@@ -478,7 +478,8 @@ mod tests {
             let errors = record(body.clone()).expect_err(&body.to_string());
             let error = &errors[0];
             assert!(
-                error.pointer == pointer || pointer.is_empty() && error.detail.contains(expected),
+                error.pointer.as_deref() == Some(pointer)
+                    || pointer.is_empty() && error.detail.contains(expected),
                 "{body}: pointer {:?}, expected {pointer:?}",
                 error.pointer
             );
@@ -494,7 +495,7 @@ mod tests {
     fn every_bad_field_is_reported() {
         let errors =
             record(json!({"engine_temperature": "x", "speed": 3, "timestamp": false})).unwrap_err();
-        let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_deref()).collect();
         assert_eq!(pointers.len(), 3, "{pointers:?}");
     }
 
@@ -516,11 +517,11 @@ mod tests {
     #[test]
     fn a_batch_error_names_the_index_and_field() {
         let errors = batch(json!([{"engine_rpm": 800}, {"engine_rpm": -1}])).unwrap_err();
-        assert_eq!(errors[0].pointer, "/1/engine_rpm");
+        assert_eq!(errors[0].pointer.as_deref(), Some("/1/engine_rpm"));
         let errors = batch(json!([{"engine_rpm": 800}, 5])).unwrap_err();
-        assert_eq!(errors[0].pointer, "/1");
+        assert_eq!(errors[0].pointer.as_deref(), Some("/1"));
         let errors = batch(json!({"engine_rpm": 800, "vehicle_id": "x"})).unwrap_err();
-        assert_eq!(errors[0].pointer, "/vehicle_id");
+        assert_eq!(errors[0].pointer.as_deref(), Some("/vehicle_id"));
     }
 
     #[test]
