@@ -27,6 +27,9 @@ pub enum Command {
     /// Exit 0 if a running service answers its health check, else 1 (for
     /// container HEALTHCHECKs; needs no curl).
     Healthcheck(HealthcheckSettings),
+    /// Drive a fleet of simulated cars against a running service, printing a
+    /// summary line of readings sent, errors and latency.
+    Simulate(crate::simulate::SimulateSettings),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -120,9 +123,10 @@ pub struct HealthcheckSettings {
     pub timeout: Duration,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration =
-        humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 12h, 7d)"))?;
+/// Parses `30s`, `12h`, `7d`…; zero is refused.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (examples: 500ms, 30s, 12h, 7d)"))?;
     if duration.is_zero() {
         return Err("must be longer than zero".into());
     }

@@ -15,6 +15,21 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Simulate(settings) => {
+            let run = async {
+                tributary::telemetry::init(&cli.log)?;
+                tributary::simulate::run(settings, tributary::startup::shutdown_signal()).await
+            };
+            match run.await {
+                // Any failed request fails the run, so scripts can use it as a smoke test.
+                Ok(report) if report.errors == 0 => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(err) => {
+                    eprintln!("tributary simulate: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(settings) => {
             let run = async {
                 tributary::telemetry::init(&cli.log)?;

@@ -51,14 +51,18 @@ pub struct Window {
 }
 
 impl Window {
-    /// Inserts a sample and drops the oldest beyond `capacity`. Returns whether
+    /// Inserts a sample, replacing one with the same timestamp. Returns whether
     /// the timestamp was new (a resend returns `false`).
-    pub fn insert(&mut self, sample: Sample, capacity: usize) -> bool {
-        let new = self.samples.insert(sample.at, sample.value).is_none();
+    pub fn insert(&mut self, sample: Sample) -> bool {
+        self.samples.insert(sample.at, sample.value).is_none()
+    }
+
+    /// Drops the oldest samples beyond `capacity`. Called once per batch, after
+    /// all its inserts, as the Redis script does, so both stores count alike.
+    pub fn trim(&mut self, capacity: usize) {
         while self.samples.len() > capacity {
             self.samples.pop_first();
         }
-        new
     }
 
     pub fn newest_first(&self) -> Vec<Sample> {
@@ -110,13 +114,11 @@ mod tests {
     fn window_keeps_the_newest_by_timestamp_not_by_arrival() {
         let mut window = Window::default();
         for t in [5, 1, 9, 3, 7, 2] {
-            window.insert(
-                Sample {
-                    at: at(t),
-                    value: t as f64,
-                },
-                3,
-            );
+            window.insert(Sample {
+                at: at(t),
+                value: t as f64,
+            });
+            window.trim(3);
         }
         let kept: Vec<_> = window.newest_first().iter().map(|s| s.value).collect();
         assert_eq!(kept, [9.0, 7.0, 5.0]);
@@ -125,20 +127,14 @@ mod tests {
     #[test]
     fn a_resent_sample_replaces_instead_of_duplicating() {
         let mut window = Window::default();
-        assert!(window.insert(
-            Sample {
-                at: at(1),
-                value: 1.0
-            },
-            10
-        ));
-        assert!(!window.insert(
-            Sample {
-                at: at(1),
-                value: 2.0
-            },
-            10
-        ));
+        assert!(window.insert(Sample {
+            at: at(1),
+            value: 1.0
+        }));
+        assert!(!window.insert(Sample {
+            at: at(1),
+            value: 2.0
+        }));
         assert_eq!(
             window.newest_first(),
             [Sample {

@@ -61,6 +61,7 @@ pub struct CollectResponse {
         (status = 200, description = "Stored", body = RecordOk),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid reading", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
@@ -88,6 +89,9 @@ pub async fn record(
         description = "Optional: `{\"vehicle_id\": \"…\"}`"),
     responses(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
+        (status = 400, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )

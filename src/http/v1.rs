@@ -148,6 +148,7 @@ pub struct SignalInfo {
         (status = 200, description = "All readings stored", body = Accepted),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A reading is invalid; nothing was stored. `errors[].pointer` names the index and field", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
     )
@@ -220,6 +221,7 @@ pub async fn get_vehicle(
     responses(
         (status = 200, description = "The window", body = SignalWindow),
         (status = 404, description = "Unknown signal, or a vehicle that has sent nothing", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -106,14 +106,16 @@ impl Store for MemoryStore {
         entry.last_seen = entry.last_seen.max(Some(received_at));
         for reading in readings {
             let (window, total) = entry.signals.entry(reading.signal.clone()).or_default();
-            if window.insert(
-                Sample {
-                    at: reading.at,
-                    value: reading.value,
-                },
-                capacity,
-            ) {
+            if window.insert(Sample {
+                at: reading.at,
+                value: reading.value,
+            }) {
                 *total += 1;
+            }
+        }
+        for reading in readings {
+            if let Some((window, _)) = entry.signals.get_mut(&reading.signal) {
+                window.trim(capacity);
             }
         }
         Ok(())

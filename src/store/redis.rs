@@ -30,8 +30,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 
 const RECORD_SCRIPT: &str = r#"
 -- KEYS[1] = meta hash, KEYS[2..] = one sorted set per signal in this batch
--- ARGV: window, ttl_seconds, received_at, then per signal its name (same order as
--- KEYS[2..]), then triples of (key index, timestamp, value)
+-- ARGV: window, ttl_milliseconds, received_at, then per signal its name (same
+-- order as KEYS[2..]), then triples of (key index, timestamp, value)
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local meta = KEYS[1]
@@ -53,9 +53,17 @@ while i <= #ARGV do
 end
 for k = 2, #KEYS do
   redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(window + 1))
-  redis.call('EXPIRE', KEYS[k], ttl)
 end
-redis.call('EXPIRE', meta, ttl)
+-- Retention is per vehicle: any reading keeps all of the vehicle's signals. The
+-- meta hash's total:<signal> fields name them. Those keys are not in KEYS, but
+-- they share the meta key's hash tag, so they live in the same cluster slot.
+local prefix = string.sub(meta, 1, #meta - #'meta') .. 'signal:'
+for _, field in ipairs(redis.call('HKEYS', meta)) do
+  if string.sub(field, 1, 6) == 'total:' then
+    redis.call('PEXPIRE', prefix .. string.sub(field, 7), ttl)
+  end
+end
+redis.call('PEXPIRE', meta, ttl)
 return 1
 "#;
 
@@ -152,7 +160,11 @@ impl Store for RedisStore {
         }
         invocation
             .arg(self.limits.window)
-            .arg(self.limits.retention.as_secs().max(1))
+            .arg(
+                u64::try_from(self.limits.retention.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
             .arg(received_at.as_micros());
         for signal in &signals {
             invocation.arg(signal.as_str());
