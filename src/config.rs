@@ -61,7 +61,7 @@ pub struct ServeSettings {
     #[arg(long, env = "TRIBUTARY_LISTEN", default_value = "0.0.0.0:8000")]
     pub listen: String,
     /// Redis URL (`redis://[:password@]host[:port][/db]`, or `rediss://` for TLS).
-    /// Unset: the embedded in-memory store, which keeps nothing across restarts.
+    /// Unset or empty: the embedded in-memory store, which keeps nothing across restarts.
     #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// How many newest readings per vehicle and signal are kept and averaged.
@@ -96,9 +96,18 @@ impl ServeSettings {
         }
     }
 
+    /// The Redis URL, if one is set; an empty value (`TRIBUTARY_REDIS_URL=` in a
+    /// `.env` file) means none.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+    }
+
     /// The Redis URL with any password replaced, safe to log.
     pub fn redacted_redis_url(&self) -> Option<String> {
-        let url = self.redis_url.as_deref()?;
+        let url = self.redis_url()?;
         let Some((scheme, rest)) = url.split_once("://") else {
             return Some("<unparseable>".into());
         };
@@ -154,6 +163,8 @@ mod tests {
         );
         settings.redis_url = Some("redis://redis:6379".into());
         assert_eq!(settings.redacted_redis_url().unwrap(), "redis://redis:6379");
+        settings.redis_url = Some(" ".into());
+        assert_eq!(settings.redis_url(), None);
     }
 
     #[test]

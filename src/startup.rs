@@ -130,7 +130,7 @@ pub fn build_store(settings: &ServeSettings) -> anyhow::Result<DynStore> {
         window: settings.window as usize,
         retention: settings.retention,
     };
-    Ok(match &settings.redis_url {
+    Ok(match settings.redis_url() {
         None => std::sync::Arc::new(MemoryStore::new(limits)),
         Some(url) => std::sync::Arc::new(
             RedisStore::connect_lazily(url, limits)

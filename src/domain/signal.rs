@@ -82,6 +82,8 @@ pub const RESERVED_NAMES: [&str; 2] = ["vehicle_id", "timestamp"];
 #[derive(Debug, Clone)]
 pub struct Catalog {
     signals: Vec<SignalSpec>,
+    /// The short names, in catalog order; kept so reads need not rebuild them.
+    names: Vec<SignalName>,
     by_name: HashMap<String, usize>,
 }
 
@@ -143,7 +145,12 @@ impl Catalog {
                 by_name.insert(path.clone(), i);
             }
         }
-        Self { signals, by_name }
+        let names = signals.iter().map(|s| s.name.clone()).collect();
+        Self {
+            signals,
+            names,
+            by_name,
+        }
     }
 
     /// The built-in signals plus those in a TOML file (see `signals.example.toml`).
@@ -237,8 +244,8 @@ impl Catalog {
         &self.signals
     }
 
-    pub fn names(&self) -> Vec<SignalName> {
-        self.signals.iter().map(|s| s.name.clone()).collect()
+    pub fn names(&self) -> &[SignalName] {
+        &self.names
     }
 
     /// The known short names, for error messages.

@@ -102,10 +102,7 @@ pub async fn collect(
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let vehicle = vehicle::for_collect(query.as_deref(), body.as_ref())?;
-    let history = state
-        .store
-        .history(&vehicle, &state.catalog.names())
-        .await?;
+    let history = state.store.history(&vehicle, state.catalog.names()).await?;
 
     let mut answer = Map::new();
     answer.insert("current_engine_temperature".into(), Value::Null);

@@ -187,7 +187,7 @@ pub async fn get_vehicle(
 ) -> Result<Json<VehicleSummary>, ApiError> {
     let history = state
         .store
-        .history(&vehicle, &state.catalog.names())
+        .history(&vehicle, state.catalog.names())
         .await?
         .ok_or_else(|| never_seen(&vehicle))?;
     let signals = state
