@@ -1,15 +1,16 @@
 # syntax=docker/dockerfile:1
 #
 # Tributary's container image: a release build of the `tributary` binary on a
-# distroless runtime (glibc and libgcc only: no shell, no package manager).
+# slim Debian runtime. The binary needs only glibc and libgcc, and carries its
+# own TLS roots (for rediss://), so nothing is installed on top.
 #
 #   docker build --build-arg VERSION="$(git describe --tags --always)" -t tributary .
 #
 # Cache mounts need BuildKit, the default builder since Docker Engine 23.
 
 # ---- build ------------------------------------------------------------------
-# Bookworm, so the binary links against the same glibc (2.36) as the
-# distroless cc-debian12 runtime below.
+# Bookworm, so the binary links against the same glibc (2.36) as the Debian 12
+# runtime below.
 FROM rust:1.95.0-slim-bookworm AS build
 WORKDIR /src
 
@@ -26,7 +27,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
  && cp target/release/tributary /usr/local/bin/tributary
 
 # ---- runtime ----------------------------------------------------------------
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+# Pinned to a Debian point release, so a rebuild gets the same base. (Distroless
+# would be smaller but has no version tags, only digests.)
+FROM debian:12.12-slim AS runtime
 
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="tributary" \
@@ -45,7 +48,7 @@ ENV TRIBUTARY_LISTEN=0.0.0.0:8000 \
     TRIBUTARY_HEALTHCHECK_URL=http://127.0.0.1:8000/healthz
 
 # Numeric, so that runtimes which refuse root (Kubernetes runAsNonRoot) can
-# check it: 65532 is distroless' "nonroot" user.
+# check it. The binary needs no home directory or passwd entry.
 USER 65532:65532
 EXPOSE 8000
 

@@ -90,6 +90,30 @@ fn the_image_runs_as_a_non_root_user() {
 }
 
 #[test]
+fn every_base_image_is_pinned_to_a_version() {
+    let dockerfile = read("Dockerfile");
+    let bases: Vec<String> = instructions(&dockerfile)
+        .into_iter()
+        .filter(|(keyword, _)| keyword == "FROM")
+        .map(|(_, args)| {
+            args.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(!bases.is_empty(), "the Dockerfile has no FROM");
+    for image in bases {
+        let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("");
+        assert!(
+            image.contains("@sha256:")
+                || (tag.chars().next().is_some_and(|c| c.is_ascii_digit()) && tag != "latest"),
+            "Dockerfile: FROM {image} is not pinned; use a version tag such as debian:12.12-slim"
+        );
+    }
+}
+
+#[test]
 fn the_image_listens_on_all_interfaces_at_the_port_it_exposes() {
     let image = Image::from_dockerfile();
     let listen = image.env_var("TRIBUTARY_LISTEN");

@@ -1,5 +1,5 @@
-//! Redis going away and coming back: fast 503s, no hang, recovery by itself, and
-//! no acknowledged reading lost across a Redis crash with AOF on.
+//! Reaching Redis: over TLS, and when it goes away and comes back (fast 503s,
+//! no hang, recovery by itself, no acknowledged reading lost with AOF on).
 
 mod common;
 
@@ -251,4 +251,64 @@ async fn no_acknowledged_reading_is_lost_when_redis_crashes_and_restarts_with_ao
         refused > 0 || stored.contains(&2.0),
         "the outage was observed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_urls_connect_over_tls_and_verify_the_certificate() {
+    let redis = RedisServer::start_tls();
+    let mut settings = ServeSettings::for_tests();
+    // `#insecure` skips certificate verification: only for self-signed test servers.
+    settings.redis_url = Some(format!("rediss://localhost:{}/#insecure", redis.port));
+    let app = spawn_app_on(settings, None).await;
+    assert_eq!(
+        app.post_record(&json!({"engine_temperature": 65}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.collect().await["current_engine_temperature"], 65.0);
+
+    // Without `#insecure`, a certificate no trusted authority signed is refused.
+    let mut settings = ServeSettings::for_tests();
+    settings.redis_url = Some(format!("rediss://localhost:{}/", redis.port));
+    let strict = spawn_app_on(settings, None).await;
+    strict
+        .get("/readyz")
+        .await
+        .assert_problem(503, "certificate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_urls_carry_a_password_and_a_database_number() {
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
+    let mut settings = ServeSettings::for_tests();
+    settings.redis_url = Some(url.clone());
+    let app = spawn_app_on(settings, None).await;
+    assert_eq!(
+        app.post_record(&json!({"engine_temperature": 66}))
+            .await
+            .status,
+        200
+    );
+
+    let mut direct = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("tributary:{default}:signal:engine_temperature")
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    assert!(exists, "the reading is in database 3");
+
+    let mut settings = ServeSettings::for_tests();
+    settings.redis_url = Some(format!("redis://:wrong@127.0.0.1:{}/3", redis.port));
+    let refused = spawn_app_on(settings, None).await;
+    refused
+        .get("/readyz")
+        .await
+        .assert_problem(503, "not reachable");
 }

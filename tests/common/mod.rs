@@ -46,6 +46,10 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Serves TLS only (a self-signed certificate for `localhost`).
+    tls: bool,
+    /// Extra `redis-server` arguments, such as `--requirepass`.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -58,6 +62,42 @@ impl RedisServer {
             child: None,
             port,
             dir: tempfile::tempdir().unwrap(),
+            tls: false,
+            extra: Vec::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// A Redis started with extra arguments, e.g. `["--requirepass", "s3cret"]`.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            tls: false,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// A Redis that speaks only TLS, with a fresh self-signed certificate.
+    pub fn start_tls() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("key.pem"),
+            certified.signing_key.serialize_pem(),
+        )
+        .unwrap();
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir,
+            tls: true,
+            extra: Vec::new(),
         };
         server.spawn();
         server
@@ -68,9 +108,27 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(redis_server_binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--dir", self.dir.path().to_str().unwrap()])
+        let port = self.port.to_string();
+        let dir = self.dir.path().to_str().unwrap();
+        let mut command = Command::new(redis_server_binary());
+        if self.tls {
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .args(["--tls-cert-file", &format!("{dir}/cert.pem")])
+                .args(["--tls-key-file", &format!("{dir}/key.pem")]);
+        } else {
+            command.args(["--port", &port]);
+        }
+        let child = command
+            .args(&self.extra)
+            .args(["--bind", "127.0.0.1", "--dir", dir])
             .args([
                 "--appendonly",
                 "yes",
@@ -97,7 +155,12 @@ impl RedisServer {
                     self.port
                 );
             }
-            if ping(self.port) {
+            let ready = if self.tls {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                ping(self.port)
+            };
+            if ready {
                 return;
             }
             assert!(
@@ -145,6 +208,7 @@ impl Drop for RedisServer {
     }
 }
 
+/// Whether a Redis answers on `port` (any reply, so `-NOAUTH` counts: the server is up).
 fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -154,7 +218,7 @@ fn ping(port: u16) -> bool {
     stream.write_all(b"PING\r\n").is_ok()
         && stream
             .read(&mut buf)
-            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 fn redis_server_binary() -> PathBuf {
