@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tributary::domain::{Catalog, Clock, Reading, VehicleId};
+use tributary::domain::{Catalog, Clock, Reading, StampedBy, VehicleId};
 use tributary::store::{MemoryStore, RedisStore, Store, StoreLimits};
 
 const VEHICLES: usize = 20_000;
@@ -34,6 +34,7 @@ async fn fill(store: &dyn Store, window: usize) {
                     signal: s.name.clone(),
                     at,
                     value: s.min + (i as f64) * 0.37,
+                    stamped_by: StampedBy::Server,
                 })
             })
             .collect();

@@ -38,7 +38,7 @@ impl Application {
             Some(path) => Catalog::with_file(path)?,
             None => Catalog::builtin(),
         };
-        let store = build_store(settings)?;
+        let store = build_store(settings, &catalog)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -125,7 +125,7 @@ impl Application {
 }
 
 /// The store the settings ask for.
-pub fn build_store(settings: &ServeSettings) -> anyhow::Result<DynStore> {
+pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Result<DynStore> {
     let limits = StoreLimits {
         window: settings.window as usize,
         retention: settings.retention,
@@ -134,7 +134,8 @@ pub fn build_store(settings: &ServeSettings) -> anyhow::Result<DynStore> {
         None => std::sync::Arc::new(MemoryStore::new(limits)),
         Some(url) => std::sync::Arc::new(
             RedisStore::connect_lazily(url, limits)
-                .map_err(|e| anyhow::anyhow!("TRIBUTARY_REDIS_URL is not usable: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("TRIBUTARY_REDIS_URL is not usable: {e}"))?
+                .with_signals(catalog.names()),
         ),
     })
 }

@@ -10,7 +10,7 @@ pub mod vehicle;
 pub mod window;
 
 pub use clock::{Clock, Timestamp};
-pub use reading::Reading;
+pub use reading::{Reading, StampedBy};
 pub use signal::{Catalog, CatalogError, SignalName, SignalSpec};
 pub use vehicle::VehicleId;
 pub use window::{Aggregate, Sample};

@@ -8,4 +8,13 @@ pub struct Reading {
     pub signal: SignalName,
     pub at: Timestamp,
     pub value: f64,
+    pub stamped_by: StampedBy,
+}
+
+/// Who chose a reading's timestamp. Only a device can resend a reading: the
+/// server never hands out the same timestamp twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampedBy {
+    Device,
+    Server,
 }

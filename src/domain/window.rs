@@ -43,6 +43,17 @@ impl Aggregate {
     }
 }
 
+/// What `Window::insert` did with a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A timestamp not seen before: it counts towards the total.
+    New,
+    /// A resend: the value replaced the one with the same timestamp.
+    Replaced,
+    /// Older than a full window: dropped.
+    Superseded,
+}
+
 /// An in-memory window: samples keyed by timestamp, so a resent reading replaces
 /// the one it repeats and the order is by time, not by arrival.
 #[derive(Debug, Clone, Default)]
@@ -51,10 +62,21 @@ pub struct Window {
 }
 
 impl Window {
-    /// Inserts a sample, replacing one with the same timestamp. Returns whether
-    /// the timestamp was new (a resend returns `false`).
-    pub fn insert(&mut self, sample: Sample) -> bool {
-        self.samples.insert(sample.at, sample.value).is_none()
+    /// Inserts a sample into a window that keeps `capacity` samples. A sample
+    /// with the timestamp of one already kept replaces it; one older than every
+    /// sample of a full window is superseded and dropped, so that a resent batch
+    /// larger than the window counts nothing twice. The Redis script does the same.
+    pub fn insert(&mut self, sample: Sample, capacity: usize) -> Inserted {
+        if let Some(value) = self.samples.get_mut(&sample.at) {
+            *value = sample.value;
+            return Inserted::Replaced;
+        }
+        let oldest = self.samples.first_key_value().map(|(&at, _)| at);
+        if self.samples.len() >= capacity && oldest.is_some_and(|oldest| sample.at < oldest) {
+            return Inserted::Superseded;
+        }
+        self.samples.insert(sample.at, sample.value);
+        Inserted::New
     }
 
     /// Drops the oldest samples beyond `capacity`. Called once per batch, after
@@ -77,6 +99,46 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_older_than_a_full_window_is_superseded() {
+        let mut window = Window::default();
+        for t in [5, 6] {
+            assert_eq!(
+                window.insert(
+                    Sample {
+                        at: at(t),
+                        value: 1.0
+                    },
+                    2
+                ),
+                Inserted::New
+            );
+        }
+        assert_eq!(
+            window.insert(
+                Sample {
+                    at: at(4),
+                    value: 1.0
+                },
+                2
+            ),
+            Inserted::Superseded
+        );
+        assert_eq!(
+            window.insert(
+                Sample {
+                    at: at(7),
+                    value: 1.0
+                },
+                2
+            ),
+            Inserted::New
+        );
+        window.trim(2);
+        let kept: Vec<_> = window.newest_first().iter().map(|s| s.at).collect();
+        assert_eq!(kept, [at(7), at(6)]);
+    }
 
     fn at(micros: i64) -> Timestamp {
         Timestamp::from_micros(micros).unwrap()
@@ -114,10 +176,11 @@ mod tests {
     fn window_keeps_the_newest_by_timestamp_not_by_arrival() {
         let mut window = Window::default();
         for t in [5, 1, 9, 3, 7, 2] {
-            window.insert(Sample {
+            let sample = Sample {
                 at: at(t),
                 value: t as f64,
-            });
+            };
+            window.insert(sample, 3);
             window.trim(3);
         }
         let kept: Vec<_> = window.newest_first().iter().map(|s| s.value).collect();
@@ -127,14 +190,16 @@ mod tests {
     #[test]
     fn a_resent_sample_replaces_instead_of_duplicating() {
         let mut window = Window::default();
-        assert!(window.insert(Sample {
+        let first = Sample {
             at: at(1),
-            value: 1.0
-        }));
-        assert!(!window.insert(Sample {
+            value: 1.0,
+        };
+        let resent = Sample {
             at: at(1),
-            value: 2.0
-        }));
+            value: 2.0,
+        };
+        assert_eq!(window.insert(first, 10), Inserted::New);
+        assert_eq!(window.insert(resent, 10), Inserted::Replaced);
         assert_eq!(
             window.newest_first(),
             [Sample {

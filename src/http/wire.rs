@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::problem::{ApiError, FieldError};
 use crate::domain::signal::RESERVED_NAMES;
-use crate::domain::{Catalog, Clock, Reading, SignalSpec, Timestamp, VehicleId};
+use crate::domain::{Catalog, Clock, Reading, SignalSpec, StampedBy, Timestamp, VehicleId};
 
 /// Most readings one request may carry in a JSON array.
 pub const MAX_BATCH: usize = 1000;
@@ -242,13 +242,17 @@ fn parse_reading_object(
         ));
     }
     // Stamp only readings that will be stored, so rejected input costs no stamps.
-    let at = at.unwrap_or_else(|| ctx.clock.stamp());
+    let (at, stamped_by) = match at {
+        Some(at) => (at, StampedBy::Device),
+        None => (ctx.clock.stamp(), StampedBy::Server),
+    };
     values
         .into_iter()
         .map(|(spec, value)| Reading {
             signal: spec.name.clone(),
             at,
             value,
+            stamped_by,
         })
         .collect()
 }

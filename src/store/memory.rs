@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
-use crate::domain::window::Window;
-use crate::domain::{Clock, Reading, Sample, SignalName, Timestamp, VehicleId};
+use crate::domain::window::{Inserted, Window};
+use crate::domain::{Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId};
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -106,11 +106,17 @@ impl Store for MemoryStore {
         entry.last_seen = entry.last_seen.max(Some(received_at));
         for reading in readings {
             let (window, total) = entry.signals.entry(reading.signal.clone()).or_default();
-            if window.insert(Sample {
+            let sample = Sample {
                 at: reading.at,
                 value: reading.value,
-            }) {
-                *total += 1;
+            };
+            // A superseded reading stamped by the server is new (the server
+            // never reuses a timestamp) but too old for the window; one stamped
+            // by the device may be a resend, so it is not counted again.
+            match window.insert(sample, capacity) {
+                Inserted::New => *total += 1,
+                Inserted::Superseded if reading.stamped_by == StampedBy::Server => *total += 1,
+                Inserted::Replaced | Inserted::Superseded => {}
             }
         }
         for reading in readings {

@@ -23,15 +23,18 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 
 use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
-use crate::domain::{Reading, Sample, SignalName, Timestamp, VehicleId};
+use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId};
 
 /// How long one Redis call may take, end to end, before the request gets a 503.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 
 const RECORD_SCRIPT: &str = r#"
--- KEYS[1] = meta hash, KEYS[2..] = one sorted set per signal in this batch
+-- KEYS[1] = meta hash, KEYS[2..] = one sorted set per signal: those of this
+-- batch and every other signal the vehicle may have, so that retention is per
+-- vehicle (any reading keeps all its signals) with every key declared.
 -- ARGV: window, ttl_milliseconds, received_at, then per signal its name (same
--- order as KEYS[2..]), then triples of (key index, timestamp, value)
+-- order as KEYS[2..]), then per reading (key index, timestamp, value, stamped by
+-- the device: 1 or 0).
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local meta = KEYS[1]
@@ -42,26 +45,33 @@ if tonumber(ARGV[3]) > last_seen then
 end
 local i = 4 + nsignals
 while i <= #ARGV do
-  local k = tonumber(ARGV[i])
+  local key = KEYS[tonumber(ARGV[i])]
   local ts = ARGV[i + 1]
-  local removed = redis.call('ZREMRANGEBYSCORE', KEYS[k], ts, ts)
-  redis.call('ZADD', KEYS[k], ts, ts .. ':' .. ARGV[i + 2])
-  if removed == 0 then
-    redis.call('HINCRBY', meta, 'total:' .. ARGV[2 + k], 1)
+  local member = ts .. ':' .. ARGV[i + 2]
+  if redis.call('ZREMRANGEBYSCORE', key, ts, ts) > 0 then
+    -- A resend: replace the value, count nothing.
+    redis.call('ZADD', key, ts, member)
+  else
+    -- Older than every reading of a full window: superseded, it would be
+    -- trimmed at once. One the device stamped may be a resend of a reading
+    -- trimmed long ago, so it is not counted; the server never reuses a stamp.
+    local superseded = false
+    if redis.call('ZCARD', key) >= window then
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      superseded = tonumber(ts) < tonumber(oldest[2])
+    end
+    if not superseded then
+      redis.call('ZADD', key, ts, member)
+    end
+    if not superseded or ARGV[i + 3] == '0' then
+      redis.call('HINCRBY', meta, 'total:' .. ARGV[2 + tonumber(ARGV[i])], 1)
+    end
   end
-  i = i + 3
+  i = i + 4
 end
 for k = 2, #KEYS do
   redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(window + 1))
-end
--- Retention is per vehicle: any reading keeps all of the vehicle's signals. The
--- meta hash's total:<signal> fields name them. Those keys are not in KEYS, but
--- they share the meta key's hash tag, so they live in the same cluster slot.
-local prefix = string.sub(meta, 1, #meta - #'meta') .. 'signal:'
-for _, field in ipairs(redis.call('HKEYS', meta)) do
-  if string.sub(field, 1, 6) == 'total:' then
-    redis.call('PEXPIRE', prefix .. string.sub(field, 7), ttl)
-  end
+  redis.call('PEXPIRE', KEYS[k], ttl)
 end
 redis.call('PEXPIRE', meta, ttl)
 return 1
@@ -72,6 +82,9 @@ return 1
 pub struct RedisStore {
     connection: ConnectionManager,
     limits: StoreLimits,
+    /// Every signal a vehicle may have (the catalog), whose keys each write
+    /// keeps alive; see `with_signals`.
+    signals: Vec<SignalName>,
     record: Script,
 }
 
@@ -99,8 +112,17 @@ impl RedisStore {
         Ok(Self {
             connection,
             limits,
+            signals: Vec::new(),
             record: Script::new(RECORD_SCRIPT),
         })
+    }
+
+    /// Makes retention per vehicle: every write refreshes the expiry of all of
+    /// these signals' keys, not only of those it writes to. Without it, a signal
+    /// a car stopped sending expires while the car is still active.
+    pub fn with_signals(mut self, signals: &[SignalName]) -> Self {
+        self.signals = signals.to_vec();
+        self
     }
 
     fn meta_key(vehicle: &VehicleId) -> String {
@@ -149,7 +171,11 @@ impl Store for RedisStore {
         readings: &[Reading],
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut signals: Vec<&SignalName> = readings.iter().map(|r| &r.signal).collect();
+        let mut signals: Vec<&SignalName> = readings
+            .iter()
+            .map(|r| &r.signal)
+            .chain(&self.signals)
+            .collect();
         signals.sort();
         signals.dedup();
 
@@ -178,7 +204,8 @@ impl Store for RedisStore {
             invocation
                 .arg(key_index)
                 .arg(reading.at.as_micros())
-                .arg(reading.value.to_string());
+                .arg(reading.value.to_string())
+                .arg(u8::from(reading.stamped_by == StampedBy::Device));
         }
         let mut connection = self.connection.clone();
         self.with_deadline(invocation.invoke_async::<i64>(&mut connection))
