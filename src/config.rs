@@ -82,6 +82,40 @@ pub struct ServeSettings {
     pub shutdown_timeout: Duration,
 }
 
+impl Cli {
+    /// Parses the command line. `tributary --help` also lists every setting of
+    /// `serve` with its environment variable and default, read from the
+    /// definitions below so the list cannot drift.
+    pub fn parse_with_settings_help() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Self::command().after_help(serve_settings_summary());
+        let matches = command.get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
+}
+
+/// "Settings of `tributary serve`:" and one line per setting.
+fn serve_settings_summary() -> String {
+    let serve = ServeSettings::augment_args(clap::Command::new("serve"));
+    let mut lines =
+        vec!["Settings of `tributary serve` (flags override environment variables):".to_owned()];
+    for arg in serve.get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let default = arg
+            .get_default_values()
+            .first()
+            .map_or_else(|| "unset".to_owned(), |v| v.to_string_lossy().into_owned());
+        lines.push(format!(
+            "  {:<28} --{long:<18} default: {default}",
+            env.to_string_lossy()
+        ));
+    }
+    lines.push("Run `tributary serve --help` for what each one does.".to_owned());
+    lines.join("\n")
+}
+
 impl ServeSettings {
     /// Settings for tests and embedding: the defaults, on a free loopback port.
     pub fn for_tests() -> Self {

@@ -1,12 +1,11 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use tributary::config::{Cli, Command};
 use tributary::startup::Application;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_settings_help();
     match cli.command {
         Command::Healthcheck(settings) => match tributary::healthcheck::check(&settings).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! Building and running the service. `Application::build` binds the listener and
 //! builds everything; tests start exactly what production starts.
 //!
-//! The accept loop uses hyper-util directly rather than `axum::serve`, because
+//! The accept loop uses hyper directly rather than `axum::serve`, because
 //! `axum::serve` gives no way to set a header-read timeout: without one, a client
 //! that stops halfway through its headers would hold a connection forever.
 
@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::Service;
@@ -77,9 +77,10 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to the shutdown timeout) and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // HTTP/1.1 only: sensors and phones speak it, and hyper-util's automatic
+        // HTTP/2 detection waits for a first byte with no timeout at all.
+        let mut builder = http1::Builder::new();
         builder
-            .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.client_timeout);
         let graceful = GracefulShutdown::new();
@@ -102,9 +103,7 @@ impl Application {
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 router.clone().call(request)
             });
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 if let Err(err) = connection.await {

@@ -127,6 +127,34 @@ fn help_documents_every_setting_with_its_default() {
 }
 
 #[test]
+fn top_level_help_lists_every_serve_setting_with_its_default() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "TRIBUTARY_LISTEN",
+        "default: 0.0.0.0:8000",
+        "TRIBUTARY_REDIS_URL",
+        "TRIBUTARY_WINDOW",
+        "default: 10",
+        "TRIBUTARY_RETENTION",
+        "default: 7d",
+        "TRIBUTARY_SIGNALS",
+        "TRIBUTARY_CLIENT_TIMEOUT",
+        "TRIBUTARY_SHUTDOWN_TIMEOUT",
+        "TRIBUTARY_LOG",
+        "TRIBUTARY_LOG_FORMAT",
+    ] {
+        assert!(
+            help.contains(expected),
+            "--help lacks {expected:?}:\n{help}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_setting_is_refused_with_a_clear_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .arg("serve")
