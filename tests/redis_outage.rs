@@ -247,10 +247,7 @@ async fn no_acknowledged_reading_is_lost_when_redis_crashes_and_restarts_with_ao
         "only {} acknowledged",
         acknowledged.len()
     );
-    assert!(
-        refused > 0 || stored.contains(&2.0),
-        "the outage was observed"
-    );
+    assert!(refused > 0, "the writers saw no outage");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -689,11 +689,16 @@ async fn collect_refuses_a_query_and_body_that_name_different_vehicles(backend: 
         .await
         .assert_problem(422, "not a valid vehicle id");
     assert_eq!(problem["errors"][0]["parameter"], "vehicle_id");
-    let problem = app
-        .get("/collect?vehicle=car-1")
-        .await
-        .assert_problem(422, "unknown query parameter");
-    assert_eq!(problem["errors"][0]["parameter"], "vehicle");
+}
+
+async fn collect_ignores_other_query_parameters_such_as_cache_busters(backend: Backend) {
+    let app = spawn_app(backend).await;
+    accept(&app, "car-1", &json!({"engine_temperature": 71})).await;
+    let answer = app.get("/collect?_=1764268317&vehicle_id=car-1").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["current_engine_temperature"], 71.0);
+    let answer = app.get("/collect?_=1764268317").await;
+    assert_eq!(answer.json()["current_engine_temperature"], Value::Null);
 }
 
 async fn the_default_vehicle_is_the_one_the_seed_speaks_for(backend: Backend) {
@@ -1114,6 +1119,7 @@ on_both_stores!(
     record_takes_a_vehicle_a_timestamp_and_several_signals,
     collect_always_answers_engine_temperature_even_without_data,
     collect_refuses_a_query_and_body_that_name_different_vehicles,
+    collect_ignores_other_query_parameters_such_as_cache_busters,
     the_default_vehicle_is_the_one_the_seed_speaks_for,
     the_signal_list_has_the_four_built_ins,
     a_catalog_file_adds_a_signal_that_every_endpoint_accepts,

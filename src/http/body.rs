@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
+use axum::http::header;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
@@ -15,6 +16,9 @@ use super::problem::ApiError;
 /// built-in signal with timestamps several times over.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// What a reading looks like, for error messages.
+const READING_EXAMPLE: &str = r#"{"engine_temperature": 90.5}"#;
+
 /// A request body parsed as JSON. Rejections are `ApiError`s, so malformed input
 /// gets the same problem+json shape as every other error.
 #[derive(Debug)]
@@ -24,8 +28,8 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req.into_body(), state).await?;
-        parse_json(&bytes).map(JsonBody)
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes, READING_EXAMPLE).map(JsonBody)
     }
 }
 
@@ -38,15 +42,23 @@ impl FromRequest<AppState> for OptionalJsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req.into_body(), state).await?;
+        let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
-        parse_json(&bytes).map(|v| Self(Some(v)))
+        parse_json(&bytes, r#"{"vehicle_id": "car-1"}"#).map(|v| Self(Some(v)))
     }
 }
 
-async fn read_body(body: Body, state: &AppState) -> Result<Bytes, ApiError> {
+async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING)
+        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(ApiError::UnsupportedEncoding(
+            String::from_utf8_lossy(encoding.as_bytes()).into_owned(),
+        ));
+    }
+    let body: Body = req.into_body();
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(ApiError::BodyTooLarge {
@@ -73,14 +85,17 @@ fn is_timeout(mut err: &(dyn std::error::Error + 'static)) -> bool {
     }
 }
 
-/// Parses a complete body. serde_json refuses nesting deeper than 128 levels,
-/// numbers that overflow an f64, and anything after the value.
-pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+/// Parses a complete body; `example` shows the caller what to send instead.
+/// serde_json refuses nesting deeper than 128 levels, numbers that overflow an
+/// f64, and anything after the value; a key given twice in one object is refused
+/// here too, since which of the two values was meant cannot be known.
+pub fn parse_json(bytes: &[u8], example: &str) -> Result<Value, ApiError> {
+    // RFC 8259 lets a parser skip a byte order mark; some Windows tools send one.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::MalformedBody(
-            "the request body is empty; send a JSON object such as {\"engine_temperature\": 90.5}"
-                .into(),
-        ));
+        return Err(ApiError::MalformedBody(format!(
+            "the request body is empty; send a JSON object such as {example}"
+        )));
     }
     if let Err(err) = std::str::from_utf8(bytes) {
         return Err(ApiError::MalformedBody(format!(
@@ -88,16 +103,93 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
             err.valid_up_to()
         )));
     }
-    serde_json::from_slice(bytes).map_err(|err| {
-        let what = if err.to_string().contains("recursion limit") {
-            "it nests deeper than 128 levels".to_owned()
-        } else {
-            err.to_string()
-        };
-        ApiError::MalformedBody(format!(
-            "the request body is not valid JSON: {what}; send a JSON object such as {{\"engine_temperature\": 90.5}}"
-        ))
-    })
+    serde_json::from_slice::<Strict>(bytes)
+        .map(|Strict(value)| value)
+        .map_err(|err| {
+            let what = if err.to_string().contains("recursion limit") {
+                "it nests deeper than 128 levels".to_owned()
+            } else {
+                err.to_string()
+            };
+            let form = bytes.contains(&b'=') && !bytes.starts_with(b"{") && !bytes.starts_with(b"[");
+            let advice = if form {
+                " (this looks like form data: send JSON, e.g. Python requests' json= rather than data=)"
+            } else {
+                ""
+            };
+            ApiError::MalformedBody(format!(
+                "the request body is not valid JSON: {what}{advice}; send a JSON object such as {example}"
+            ))
+        })
+}
+
+/// A JSON value whose objects have no key twice.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key {key:?} appears twice in one object"
+                )));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 #[cfg(test)]
@@ -105,7 +197,7 @@ mod tests {
     use super::*;
 
     fn detail(bytes: &[u8]) -> String {
-        match parse_json(bytes) {
+        match parse_json(bytes, READING_EXAMPLE) {
             Err(ApiError::MalformedBody(detail)) => detail,
             other => panic!("expected a malformed-body error, got {other:?}"),
         }
@@ -124,6 +216,12 @@ mod tests {
             (b"{\"engine_temperature\": NaN}", "expected value"),
             (b"{\"a\": \"\xff\"}", "UTF-8"),
             (deep.as_bytes(), "deeper than 128"),
+            (b"{\"a\": 1, \"a\": 2}", "the key \"a\" appears twice"),
+            (
+                b"[{\"b\": {\"c\": 1, \"c\": 1}}]",
+                "the key \"c\" appears twice",
+            ),
+            (b"engine_temperature=90", "looks like form data"),
         ];
         for (body, expected) in cases {
             let detail = detail(body);
@@ -138,7 +236,7 @@ mod tests {
     fn numbers_keep_every_bit_of_precision() {
         // serde_json's default float parser is only best-effort; the
         // `float_roundtrip` feature makes what a sensor sends what we store.
-        let value = parse_json(b"[0.0012000000000000001, 0.1, 16383.75]").unwrap();
+        let value = parse_json(b"[0.0012000000000000001, 0.1, 16383.75]", READING_EXAMPLE).unwrap();
         let numbers: Vec<f64> = value
             .as_array()
             .unwrap()
@@ -152,7 +250,7 @@ mod tests {
     #[test]
     fn well_formed_json_parses() {
         assert_eq!(
-            parse_json(b" {\"a\": 1} ").unwrap(),
+            parse_json(b"\xEF\xBB\xBF {\"a\": 1} ", READING_EXAMPLE).unwrap(),
             serde_json::json!({"a": 1})
         );
     }

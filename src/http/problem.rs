@@ -56,6 +56,8 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    #[error("Content-Encoding {0:?} is not accepted; send the JSON body uncompressed")]
+    UnsupportedEncoding(String),
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("the request body did not arrive within {} ms; send the whole body promptly", timeout.as_millis())]
@@ -91,6 +93,7 @@ impl ApiError {
             Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::InvalidRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -107,6 +110,7 @@ impl ApiError {
             Self::MalformedBody(_) => "malformed-body",
             Self::InvalidRequest { .. } => "invalid-request",
             Self::BodyTooLarge { .. } => "body-too-large",
+            Self::UnsupportedEncoding(_) => "unsupported-encoding",
             Self::BodyTimeout { .. } => "body-timeout",
             Self::NotFound(_) => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",

@@ -56,14 +56,12 @@ pub fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleI
                 format!("the query string is malformed: {err}"),
             )])
         })?;
+    // Other parameters are ignored, as the seed's server ignored them all: apps
+    // add cache busters such as `?_=1700000000`.
     for (key, value) in pairs {
-        if key != "vehicle_id" {
-            return Err(ApiError::invalid(vec![FieldError::parameter(
-                key,
-                "unknown query parameter; /collect accepts only `vehicle_id`",
-            )]));
+        if key == "vehicle_id" {
+            from_query = Some(wire::parse_vehicle_param(&value)?);
         }
-        from_query = Some(wire::parse_vehicle_param(&value)?);
     }
     match (from_query, from_body) {
         (Some(a), Some(b)) if a != b => Err(ApiError::invalid(vec![FieldError::new(

@@ -14,6 +14,9 @@ pub const MAX_BATCH: usize = 1000;
 /// How far ahead of the server's clock a device timestamp may be.
 pub const MAX_FUTURE_MICROS: i64 = 5 * 60 * 1_000_000;
 
+/// 2000-01-01T00:00:00Z in milliseconds: no telemetry reading is older.
+const MILLIS_2000: i64 = 946_684_800_000;
+
 /// At most this many field errors are listed in one response.
 const MAX_LISTED_ERRORS: usize = 20;
 
@@ -216,8 +219,12 @@ fn parse_reading_object(
             Some(number) => errors.push(FieldError::new(
                 pointer,
                 format!(
-                    "{number} is outside the plausible range for {}: {} to {} {}",
-                    spec.name, spec.min, spec.max, spec.unit
+                    "{} is outside the plausible range for {}: {} to {} {}",
+                    short(number),
+                    spec.name,
+                    spec.min,
+                    spec.max,
+                    spec.unit
                 ),
             )),
             None => errors.push(FieldError::new(
@@ -269,14 +276,33 @@ fn parse_timestamp(
         Value::Number(number) => number.as_i64().and_then(Timestamp::from_millis),
         _ => None,
     };
+    let hint = match value.as_i64() {
+        Some(n) if (0..MILLIS_2000).contains(&n) && n >= MILLIS_2000 / 1000 => {
+            "; it looks like seconds: send milliseconds (multiply by 1000)"
+        }
+        Some(n) if n > MILLIS_2000 * 1000 => "; it looks like microseconds: send milliseconds",
+        _ => "",
+    };
     match at {
         Some(at) if at > now.plus_micros(MAX_FUTURE_MICROS) => {
             errors.push(FieldError::new(
                 pointer,
                 format!(
-                    "{} is more than 5 minutes ahead of the server's clock ({}); check the device's clock",
+                    "{} is more than 5 minutes ahead of the server's clock ({}){hint}; check the device's clock",
                     at.to_rfc3339(),
                     now.to_rfc3339()
+                ),
+            ));
+            None
+        }
+        Some(at) if at.as_millis() < MILLIS_2000 => {
+            // A device clock that booted at 1970, or seconds sent as milliseconds:
+            // either way the reading would land decades in the past.
+            errors.push(FieldError::new(
+                pointer,
+                format!(
+                    "{} is before 2000-01-01{hint}; check the device's clock",
+                    at.to_rfc3339()
                 ),
             ));
             None
@@ -285,7 +311,7 @@ fn parse_timestamp(
         None => {
             errors.push(FieldError::new(
                 pointer,
-                format!("must be {EXPECTED}, not {}", describe(value)),
+                format!("must be {EXPECTED}, not {}{hint}", describe(value)),
             ));
             None
         }
@@ -319,6 +345,15 @@ fn unknown_field(key: &str, allow_vehicle_id: bool, catalog: &Catalog) -> String
 /// A JSON pointer to `key` inside the object at `prefix` (RFC 6901 escaping).
 fn pointer_to(prefix: &str, key: &str) -> String {
     format!("{prefix}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// A number as a person reads it: `1e300`, not three hundred digits.
+fn short(number: f64) -> String {
+    if number != 0.0 && !(1e-4..1e9).contains(&number.abs()) {
+        format!("{number:e}")
+    } else {
+        number.to_string()
+    }
 }
 
 /// "a string (\"NaN\")", "null", …: what the caller sent, for error messages.
@@ -471,6 +506,31 @@ mod tests {
                 json!({"engine_temperature": 90, "timestamp": 99_999_999_999_999i64}),
                 "/timestamp",
                 "5 minutes ahead",
+            ),
+            (
+                json!({"engine_temperature": 90, "timestamp": 1_764_268_317i64}),
+                "/timestamp",
+                "looks like seconds",
+            ),
+            (
+                json!({"engine_temperature": 90, "timestamp": 1_764_268_317_000_000i64}),
+                "/timestamp",
+                "looks like microseconds",
+            ),
+            (
+                json!({"engine_temperature": 90, "timestamp": 0}),
+                "/timestamp",
+                "before 2000-01-01",
+            ),
+            (
+                json!({"engine_temperature": 90, "timestamp": "1999-12-31T23:59:59Z"}),
+                "/timestamp",
+                "before 2000-01-01",
+            ),
+            (
+                json!({"engine_temperature": 1e300}),
+                "/engine_temperature",
+                "1e300 is outside",
             ),
             (
                 json!({"engine_temperature": 90, "Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature": 91}),
