@@ -34,6 +34,14 @@ impl Application {
     /// Binds the listener and builds the store and routes. Does not need Redis to
     /// be up: the Redis store connects on first use and reconnects by itself.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
+        if settings
+            .redis_url()
+            .is_some_and(|url| url.ends_with("#insecure"))
+        {
+            tracing::warn!(
+                "TRIBUTARY_REDIS_URL ends in #insecure: Redis's TLS certificate is not verified; use this only for testing"
+            );
+        }
         let catalog = match &settings.signals {
             Some(path) => Catalog::with_file(path)?,
             None => Catalog::builtin(),

@@ -234,11 +234,6 @@ impl Catalog {
         self.by_name.get(name).map(|&i| &self.signals[i])
     }
 
-    pub fn engine_temperature(&self) -> &SignalSpec {
-        self.get(ENGINE_TEMPERATURE)
-            .expect("the catalog always holds engine_temperature")
-    }
-
     /// Every signal, built-ins first, in a stable order.
     pub fn signals(&self) -> &[SignalSpec] {
         &self.signals
@@ -285,7 +280,7 @@ mod tests {
 
     #[test]
     fn engine_temperature_range_is_the_obd_range() {
-        let spec = Catalog::builtin().engine_temperature().clone();
+        let spec = Catalog::builtin().get(ENGINE_TEMPERATURE).unwrap().clone();
         assert!(spec.contains(-40.0) && spec.contains(215.0) && spec.contains(0.3));
         assert!(!spec.contains(-40.1) && !spec.contains(215.1) && !spec.contains(f64::NAN));
     }

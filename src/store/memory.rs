@@ -119,10 +119,9 @@ impl Store for MemoryStore {
                 Inserted::Replaced | Inserted::Superseded => {}
             }
         }
-        for reading in readings {
-            if let Some((window, _)) = entry.signals.get_mut(&reading.signal) {
-                window.trim(capacity);
-            }
+        // Trim once per batch, after every insert, as the Redis script does.
+        for (window, _) in entry.signals.values_mut() {
+            window.trim(capacity);
         }
         Ok(())
     }

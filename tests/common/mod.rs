@@ -54,32 +54,32 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        Self::start_with(&[])
     }
 
+    /// A Redis on a port the test chose (which it may have handed out already).
     pub fn start_on(port: u16) -> Self {
-        let mut server = Self {
-            child: None,
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            tls: false,
-            extra: Vec::new(),
-        };
+        let mut server = Self::unstarted(tempfile::tempdir().unwrap(), false, &[]);
+        server.port = port;
         server.spawn();
         server
     }
 
     /// A Redis started with extra arguments, e.g. `["--requirepass", "s3cret"]`.
     pub fn start_with(extra: &[&str]) -> Self {
-        let mut server = Self {
-            child: None,
-            port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            tls: false,
-            extra: extra.iter().map(|a| a.to_string()).collect(),
-        };
-        server.spawn();
+        let mut server = Self::unstarted(tempfile::tempdir().unwrap(), false, extra);
+        server.spawn_on_a_free_port();
         server
+    }
+
+    fn unstarted(dir: tempfile::TempDir, tls: bool, extra: &[&str]) -> Self {
+        Self {
+            child: None,
+            port: 0,
+            dir,
+            tls,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+        }
     }
 
     /// A Redis that speaks only TLS, with a fresh self-signed certificate.
@@ -92,14 +92,8 @@ impl RedisServer {
             certified.signing_key.serialize_pem(),
         )
         .unwrap();
-        let mut server = Self {
-            child: None,
-            port: free_port(),
-            dir,
-            tls: true,
-            extra: Vec::new(),
-        };
-        server.spawn();
+        let mut server = Self::unstarted(dir, true, &[]);
+        server.spawn_on_a_free_port();
         server
     }
 
@@ -108,6 +102,16 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
+        self.spawn_child();
+        if let Err(status) = self.wait_ready() {
+            panic!(
+                "redis-server exited at start with {status} (port {} taken?)",
+                self.port
+            );
+        }
+    }
+
+    fn spawn_child(&mut self) {
         let port = self.port.to_string();
         let dir = self.dir.path().to_str().unwrap();
         let mut command = Command::new(redis_server_binary());
@@ -143,17 +147,28 @@ impl RedisServer {
             .spawn()
             .expect("cannot start redis-server");
         self.child = Some(child);
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    /// Starts on a free port, trying another if some other process takes the
+    /// chosen one between our check and redis-server's bind.
+    fn spawn_on_a_free_port(&mut self) {
+        for _ in 0..5 {
+            self.port = free_port();
+            self.spawn_child();
+            if self.wait_ready().is_ok() {
+                return;
+            }
+        }
+        panic!("redis-server could not bind a free port in 5 attempts");
+    }
+
+    /// Waits until the server answers, or returns how it exited.
+    fn wait_ready(&mut self) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "redis-server exited at start with {status} (port {} taken?)",
-                    self.port
-                );
+                self.child = None;
+                return Err(status);
             }
             let ready = if self.tls {
                 TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -161,7 +176,7 @@ impl RedisServer {
                 ping(self.port)
             };
             if ready {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
