@@ -1,11 +1,10 @@
 //! The v1 fleet API on both stores: batches stored all or nothing, device
 //! timestamps deciding the order, resends that change nothing, per-vehicle
 //! isolation, the seed's endpoints growing without breaking, the signal catalog,
-//! the OpenAPI document agreeing with the router, and retention.
+//! and retention. The OpenAPI document is tested in `openapi.rs`.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -826,146 +825,6 @@ async fn a_catalog_file_adds_a_signal_that_every_endpoint_accepts(backend: Backe
         .await
         .assert_problem(422, "0 to 60 V");
     assert_eq!(signal(&app, "car-1", "battery_voltage").await["count"], 1);
-}
-
-// ---------------------------------------------------------------------------
-// GET /openapi.json
-
-/// What the service serves, by method and path template.
-const SERVED: [(&str, &str); 9] = [
-    ("POST", "/record"),
-    ("GET", "/collect"),
-    ("POST", "/collect"),
-    ("POST", "/v1/vehicles/{vehicle_id}/readings"),
-    ("GET", "/v1/vehicles/{vehicle_id}"),
-    ("GET", "/v1/vehicles/{vehicle_id}/signals/{signal}"),
-    ("GET", "/v1/signals"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-];
-
-const HTTP_METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
-/// Every `$ref` in `value`, recursively.
-fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-    match value {
-        Value::Object(object) => {
-            for (key, child) in object {
-                match (key.as_str(), child) {
-                    ("$ref", Value::String(reference)) => out.push(reference),
-                    _ => refs(child, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
-        _ => {}
-    }
-}
-
-/// Whether an answer is the router's "no such route" rather than a handler's 404.
-fn is_unknown_route(answer: &Answer) -> bool {
-    answer.status == 404
-        && answer.json()["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("there is no route"))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_and_the_router_agree() {
-    let app = spawn_app(Backend::Memory).await;
-    let answer = app.get("/openapi.json").await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.content_type, "application/json");
-    let document = answer.json();
-    assert!(
-        document["openapi"].as_str().unwrap().starts_with("3."),
-        "{}",
-        document["openapi"]
-    );
-    assert!(document["info"]["title"].is_string());
-    assert!(document["info"]["version"].is_string());
-
-    let mut documented = BTreeMap::new();
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            if HTTP_METHODS.contains(&method.as_str()) {
-                documented.insert((method.to_uppercase(), path.clone()), operation.clone());
-            }
-        }
-    }
-    let expected: BTreeSet<(String, String)> = SERVED
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-        .collect();
-    assert_eq!(
-        documented.keys().cloned().collect::<BTreeSet<_>>(),
-        expected
-    );
-
-    // Every reference resolves.
-    let mut references = Vec::new();
-    refs(&document, &mut references);
-    assert!(!references.is_empty());
-    for reference in references {
-        let pointer = reference
-            .strip_prefix('#')
-            .unwrap_or_else(|| panic!("{reference} is not local"));
-        assert!(
-            document.pointer(pointer).is_some(),
-            "{reference} does not resolve"
-        );
-    }
-
-    // Every documented operation answers, with a status it documents.
-    let sample = |template: &str| {
-        template
-            .replace("{vehicle_id}", "openapi-probe")
-            .replace("{signal}", "engine_temperature")
-    };
-    for ((method, path), operation) in &documented {
-        let responses = operation["responses"].as_object().unwrap();
-        assert!(!responses.is_empty(), "{method} {path}");
-        for parameter in path.split('{').skip(1) {
-            let name = parameter.split('}').next().unwrap();
-            let params = operation["parameters"].as_array().unwrap();
-            assert!(
-                params
-                    .iter()
-                    .any(|p| p["name"] == name && p["in"] == "path" && p["required"] == true),
-                "{method} {path} does not document its path parameter {name}"
-            );
-        }
-        let url = app.url(&sample(path));
-        let request = match method.as_str() {
-            // An empty object: valid JSON that stores nothing.
-            "POST" => app.client.post(url).json(&json!({})),
-            "GET" => app.client.get(url),
-            other => panic!("unexpected method {other}"),
-        };
-        let answer = app.send(request).await;
-        assert!(
-            !is_unknown_route(&answer) && answer.status != 405,
-            "{method} {path} is documented but not routed: {} {}",
-            answer.status,
-            answer.text
-        );
-        assert!(
-            responses.contains_key(answer.status.as_str()),
-            "{method} {path} answered {}, which it does not document: {}",
-            answer.status,
-            answer.text
-        );
-    }
-
-    // The probe above tells routes apart: a handler's 404 is not a missing route.
-    assert!(!is_unknown_route(
-        &app.get("/v1/vehicles/openapi-probe").await
-    ));
-    assert!(is_unknown_route(
-        &app.get("/v1/vehicles/openapi-probe/nothing").await
-    ));
 }
 
 // ---------------------------------------------------------------------------

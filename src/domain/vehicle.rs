@@ -14,6 +14,9 @@ pub const DEFAULT_VEHICLE: &str = "default";
 pub const VEHICLE_ID_RULE: &str =
     "a vehicle id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'";
 
+/// The same rule as a regular expression, for the OpenAPI document.
+pub const VEHICLE_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
 impl VehicleId {
     pub fn default_vehicle() -> Self {
         Self(DEFAULT_VEHICLE.to_owned())

@@ -33,7 +33,8 @@ pub async fn healthz() -> Json<Status> {
     tag = "operations",
     responses(
         (status = 200, body = Status),
-        (status = 503, description = "The store is not reachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is not reachable", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {

@@ -6,29 +6,52 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::body::{JsonBody, OptionalJsonBody};
+use super::openapi::{BodyErrors, ReadErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
 use super::problem::{ApiError, Problem};
 use super::{vehicle, wire};
 use crate::domain::Aggregate;
 
-/// A seed reading: catalog signals by name or VSS path, plus optional fields.
+/// The name of `RecordBody`'s schema, which `openapi` completes from the catalog.
+pub(super) const RECORD_BODY: &str = "RecordBody";
+
+/// A seed reading: one or more catalog signals, by name or VSS path, plus
+/// optional `vehicle_id` and `timestamp`. The signal properties are added from
+/// the catalog when the router is built.
 #[derive(ToSchema)]
-#[schema(
-    example = json!({"engine_temperature": 90.5})
-)]
+#[schema(examples(json!({"engine_temperature": 90.5})))]
 #[allow(dead_code)] // documentation only: bodies are parsed by `wire`
 pub struct RecordBody {
-    /// Engine coolant temperature, celsius, -40 to 215.
-    engine_temperature: Option<f64>,
     /// The vehicle; `default` when absent.
-    vehicle_id: Option<String>,
-    /// RFC 3339 date-time or integer milliseconds since the epoch; the server's
-    /// receive time when absent.
-    #[schema(value_type = Option<String>)]
-    timestamp: Option<Value>,
+    #[schema(required = false)]
+    vehicle_id: VehicleIdSchema,
+    #[schema(required = false)]
+    timestamp: TimestampSchema,
+}
+
+/// The name of `CollectBody`'s schema, which `openapi` closes to other fields.
+pub(super) const COLLECT_BODY: &str = "CollectBody";
+
+/// A `/collect` body; an empty body or `{}` means the `default` vehicle.
+#[derive(ToSchema)]
+#[schema(examples(json!({"vehicle_id": "car-1"})))]
+#[allow(dead_code)] // documentation only: bodies are parsed by `wire`
+pub struct CollectBody {
+    /// The vehicle; the same as `?vehicle_id=` if both are given.
+    #[schema(required = false)]
+    vehicle_id: VehicleIdSchema,
+}
+
+/// `/collect`'s query. Other parameters (cache busters such as `?_=…`) are ignored.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only: the query is parsed by `vehicle`
+pub struct CollectQuery {
+    /// The vehicle; `default` when neither the query nor the body names one.
+    vehicle_id: Option<VehicleIdSchema>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -37,7 +60,12 @@ pub struct RecordOk {
     success: bool,
 }
 
-/// Current and average of every signal with data; engine temperature always present.
+/// The name of `CollectResponse`'s schema, which `openapi` completes from the catalog.
+pub(super) const COLLECT_RESPONSE: &str = "CollectResponse";
+
+/// `current_…` and `average_…` of every signal with data; engine temperature
+/// always, `null` until the vehicle has sent one. The other signals' properties
+/// are added from the catalog when the router is built.
 #[derive(ToSchema)]
 #[schema(
     example = json!({"current_engine_temperature": 90.5, "average_engine_temperature": 88.2})
@@ -46,7 +74,7 @@ pub struct RecordOk {
 pub struct CollectResponse {
     /// The newest engine temperature, or null.
     current_engine_temperature: Option<f64>,
-    /// The mean of the newest N engine temperatures, or null.
+    /// The mean of the window's engine temperatures, or null.
     average_engine_temperature: Option<f64>,
 }
 
@@ -59,11 +87,9 @@ pub struct CollectResponse {
         description = "Any Content-Type is accepted; the body must be JSON."),
     responses(
         (status = 200, description = "Stored", body = RecordOk),
-        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid reading", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        (status = 422, description = "Invalid reading; nothing was stored. `errors[].pointer` names each bad field", body = Problem, content_type = "application/problem+json"),
+        WriteErrors,
     )
 )]
 pub async fn record(
@@ -81,27 +107,57 @@ pub async fn record(
 
 /// The current value and the window's average of every signal with data.
 #[utoipa::path(
-    method(get, post),
+    get,
     path = "/collect",
     tag = "seed",
-    params(("vehicle_id" = Option<String>, Query, description = "The vehicle; `default` when absent")),
-    request_body(content = Option<Object>, content_type = "application/json",
-        description = "Optional: `{\"vehicle_id\": \"…\"}`"),
+    params(CollectQuery),
+    request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
+        description = "Optional, as for POST; the query is the usual way to name the vehicle."),
     responses(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
-        (status = 400, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        ReadErrors,
     )
 )]
-pub async fn collect(
+pub async fn collect_get(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let vehicle = vehicle::for_collect(query.as_deref(), body.as_ref())?;
+    collect(&state, query.as_deref(), body.as_ref()).await
+}
+
+/// The current value and the window's average of every signal with data.
+#[utoipa::path(
+    post,
+    path = "/collect",
+    tag = "seed",
+    params(CollectQuery),
+    request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
+        description = "Optional: empty, `{}` or `{\"vehicle_id\": \"…\"}`."),
+    responses(
+        (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
+        BodyErrors,
+        (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        ReadErrors,
+    )
+)]
+pub async fn collect_post(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    OptionalJsonBody(body): OptionalJsonBody,
+) -> Result<Json<Value>, ApiError> {
+    collect(&state, query.as_deref(), body.as_ref()).await
+}
+
+/// `/collect` answers GET and POST alike; two handlers give each its own operationId.
+async fn collect(
+    state: &AppState,
+    query: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Json<Value>, ApiError> {
+    let vehicle = vehicle::for_collect(query, body)?;
     let history = state.store.history(&vehicle, state.catalog.names()).await?;
 
     let mut answer = Map::new();

@@ -5,41 +5,84 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Serialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::body::JsonBody;
+use super::openapi::{BodyErrors, ReadErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
 use super::problem::{ApiError, Problem};
 use super::vehicle::PathVehicle;
 use super::wire;
 use crate::domain::{Aggregate, Sample, SignalSpec, Timestamp};
 use crate::store::SignalHistory;
 
-/// A reading: one or more signals (short name or VSS path) at one instant.
+/// The name of `ReadingObject`'s schema, which `openapi` completes from the catalog.
+pub(super) const READING_OBJECT: &str = "ReadingObject";
+
+/// A reading: one or more catalog signals, by name or VSS path, at one instant.
+/// The signal properties are added from the catalog when the router is built.
 #[derive(ToSchema)]
 #[schema(
-    example = json!({"timestamp": "2026-11-27T18:00:00.250Z", "engine_temperature": 88.5, "vehicle_speed": 42})
+    examples(json!({"timestamp": "2026-11-27T18:00:00.250Z", "engine_temperature": 88.5, "vehicle_speed": 42}))
 )]
 #[allow(dead_code)] // documentation only: bodies are parsed by `wire`
 pub struct ReadingObject {
-    /// RFC 3339 date-time or integer milliseconds since the epoch, at most 5
-    /// minutes ahead of the server; the server's receive time when absent.
-    #[schema(value_type = Option<String>)]
-    timestamp: Option<Value>,
-    engine_temperature: Option<f64>,
-    vehicle_speed: Option<f64>,
-    engine_rpm: Option<f64>,
-    cabin_temperature: Option<f64>,
+    #[schema(required = false)]
+    timestamp: TimestampSchema,
 }
 
-/// One reading object, or an array of 1 to 1000.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documentation only
-pub enum ReadingsBody {
-    One(ReadingObject),
-    Many(Vec<ReadingObject>),
+/// One reading object, or an array of 1 to 1000 stored all or nothing.
+pub struct ReadingsBody;
+
+impl PartialSchema for ReadingsBody {
+    fn schema() -> RefOr<Schema> {
+        let reading = || Ref::from_schema_name(READING_OBJECT);
+        OneOfBuilder::new()
+            .item(reading())
+            .item(
+                ArrayBuilder::new()
+                    .items(reading())
+                    .min_items(Some(1))
+                    .max_items(Some(wire::MAX_BATCH)),
+            )
+            .description(Some(format!(
+                "One reading object, or an array of 1 to {} stored all or nothing.",
+                wire::MAX_BATCH
+            )))
+            .examples([json!([
+                {"timestamp": "2026-11-27T18:00:00.250Z", "engine_rpm": 2400, "vehicle_speed": 61.5},
+                {"timestamp": 1_795_802_400_500_i64, "engine_rpm": 2450},
+            ])])
+            .into()
+    }
+}
+
+impl ToSchema for ReadingsBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((READING_OBJECT.to_owned(), ReadingObject::schema()));
+        ReadingObject::schemas(schemas);
+    }
+}
+
+/// The `{vehicle_id}` of every v1 URL.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // documentation only: the path is parsed by `PathVehicle`
+pub struct VehiclePath {
+    /// The vehicle.
+    vehicle_id: VehicleIdSchema,
+}
+
+/// The `{signal}` of a signal's URL (documented from the extractor).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SignalPath {
+    /// Short name or VSS path; see `GET /v1/signals`.
+    signal: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -142,15 +185,14 @@ pub struct SignalInfo {
     post,
     path = "/v1/vehicles/{vehicle_id}/readings",
     tag = "v1",
-    params(("vehicle_id" = String, Path, description = "1 to 64 of A-Z a-z 0-9 - _ .")),
-    request_body(content = ReadingsBody, content_type = "application/json"),
+    params(VehiclePath),
+    request_body(content = ReadingsBody, content_type = "application/json",
+        description = "Any Content-Type is accepted; the body must be JSON."),
     responses(
         (status = 200, description = "All readings stored", body = Accepted),
-        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 1 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A reading is invalid; nothing was stored. `errors[].pointer` names the index and field", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        (status = 422, description = "An invalid vehicle id, or an invalid reading; nothing was stored. `errors[].pointer` names the index and field", body = Problem, content_type = "application/problem+json"),
+        WriteErrors,
     )
 )]
 pub async fn post_readings(
@@ -173,12 +215,12 @@ pub async fn post_readings(
     get,
     path = "/v1/vehicles/{vehicle_id}",
     tag = "v1",
-    params(("vehicle_id" = String, Path, description = "1 to 64 of A-Z a-z 0-9 - _ .")),
+    params(VehiclePath),
     responses(
         (status = 200, description = "The vehicle's summary", body = VehicleSummary),
         (status = 404, description = "The vehicle has sent nothing within the retention period", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        ReadErrors,
     )
 )]
 pub async fn get_vehicle(
@@ -214,23 +256,19 @@ pub async fn get_vehicle(
     get,
     path = "/v1/vehicles/{vehicle_id}/signals/{signal}",
     tag = "v1",
-    params(
-        ("vehicle_id" = String, Path, description = "1 to 64 of A-Z a-z 0-9 - _ ."),
-        ("signal" = String, Path, description = "Short name or VSS path"),
-    ),
+    params(VehiclePath, SignalPath),
     responses(
         (status = 200, description = "The window", body = SignalWindow),
         (status = 404, description = "Unknown signal, or a vehicle that has sent nothing", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
+        ReadErrors,
     )
 )]
 pub async fn get_signal(
     State(state): State<AppState>,
     PathVehicle(vehicle): PathVehicle,
-    Path(params): Path<(String, String)>,
+    Path(SignalPath { signal }): Path<SignalPath>,
 ) -> Result<Json<SignalWindow>, ApiError> {
-    let signal = params.1;
     let spec = state.catalog.get(&signal).ok_or_else(|| {
         ApiError::NotFound(format!(
             "there is no signal {signal:?}; known signals: {}",

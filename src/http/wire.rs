@@ -15,7 +15,7 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_FUTURE_MICROS: i64 = 5 * 60 * 1_000_000;
 
 /// 2000-01-01T00:00:00Z in milliseconds: no telemetry reading is older.
-const MILLIS_2000: i64 = 946_684_800_000;
+pub(crate) const MILLIS_2000: i64 = 946_684_800_000;
 
 /// At most this many field errors are listed in one response.
 const MAX_LISTED_ERRORS: usize = 20;

@@ -1,0 +1,316 @@
+//! The OpenAPI document served at `/openapi.json`. Paths, parameters and
+//! responses come from the handlers' `#[utoipa::path]` annotations; the
+//! reading-object schemas get their signals from the catalog the server runs
+//! with, so signals added with `TRIBUTARY_SIGNALS` are documented with their
+//! ranges. The rules themselves live in `wire` and the domain; this module only
+//! describes them, using their constants where they have one.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::{IntoResponses, OpenApi, PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::problem::Problem;
+use super::wire::{MAX_FUTURE_MICROS, MILLIS_2000};
+use super::{AppState, health, seed, v1};
+use crate::domain::vehicle::VEHICLE_ID_PATTERN;
+use crate::domain::{Catalog, SignalSpec};
+
+/// The documented routes, with the document's static part.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(seed::record))
+        .routes(routes!(seed::collect_get, seed::collect_post))
+        .routes(routes!(v1::post_readings))
+        .routes(routes!(v1::get_vehicle))
+        .routes(routes!(v1::get_signal))
+        .routes(routes!(v1::list_signals))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The whole document for a server running with `catalog`.
+pub fn document(catalog: &Catalog) -> Value {
+    complete(api().into_openapi(), catalog)
+}
+
+/// Adds what depends on the catalog, and the JSON Schema keywords utoipa has no
+/// builder for (`patternProperties`, `not`), to the document `api()` produced.
+/// The result's keys are sorted, as `serde_json::Value` keeps them.
+pub(super) fn complete(openapi: utoipa::openapi::OpenApi, catalog: &Catalog) -> Value {
+    let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
+    let schemas = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .expect("the document has component schemas");
+    for name in [v1::READING_OBJECT, seed::RECORD_BODY] {
+        let schema = schemas
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("the {name} schema is documented"));
+        add_signals(schema, catalog);
+    }
+    let collect = schemas
+        .get_mut(seed::COLLECT_RESPONSE)
+        .expect("the collect response is documented");
+    add_collected_signals(collect, catalog);
+    // `wire::parse_collect` refuses any field but `vehicle_id`.
+    schemas
+        .get_mut(seed::COLLECT_BODY)
+        .expect("the collect body is documented")["additionalProperties"] = json!(false);
+    document
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tributary",
+        description = "Live car telemetry: sensors record readings, phones read their car's current values. \
+Errors are RFC 9457 problem details (`application/problem+json`)."
+    ),
+    components(schemas(seed::CollectBody)),
+    tags(
+        (name = "seed", description = "The original API; answers exactly as it always has."),
+        (name = "v1", description = "Fleets: many vehicles, many signals, device timestamps, batches."),
+        (name = "operations", description = "Health and readiness."),
+    )
+)]
+struct ApiDoc;
+
+/// The type of every documented vehicle id, in a path, a query or a body: the
+/// rule of `VehicleId::try_from`.
+pub(super) struct VehicleIdSchema;
+
+impl PartialSchema for VehicleIdSchema {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(VEHICLE_ID_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .description(Some(
+                "1 to 64 characters of A-Z, a-z, 0-9, `-`, `_` and `.`; a VIN fits.",
+            ))
+            .examples([json!("car-1")])
+            .into()
+    }
+}
+
+impl ToSchema for VehicleIdSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("VehicleId")
+    }
+}
+
+/// The type of a reading's `timestamp`, as `wire::parse_timestamp` accepts it.
+pub(super) struct TimestampSchema;
+
+impl PartialSchema for TimestampSchema {
+    fn schema() -> RefOr<Schema> {
+        let minutes = MAX_FUTURE_MICROS / 60_000_000;
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("An RFC 3339 date-time."))
+                    .examples([json!("2026-11-27T18:00:00.250Z")]),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(MILLIS_2000))
+                    .description(Some("Milliseconds since the Unix epoch.")),
+            )
+            .description(Some(format!(
+                "When the reading was taken: an RFC 3339 date-time or integer milliseconds since \
+the Unix epoch, from 2000-01-01 to at most {minutes} minutes ahead of the server's clock. \
+The server's receive time when absent. A reading sent again with the same timestamp \
+replaces the first, so retries are idempotent."
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for TimestampSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Timestamp")
+    }
+}
+
+/// Adds one property per catalog signal to a reading-object schema, and the rules
+/// `wire::parse_reading_object` enforces: at least one signal, each by its name
+/// or its VSS path but not both, and no other fields.
+fn add_signals(schema: &mut Value, catalog: &Catalog) {
+    let object = schema
+        .as_object_mut()
+        .expect("a reading object's schema is an object");
+    let mut properties = Map::new();
+    let mut by_path = Map::new();
+    let mut any_signal = Vec::new();
+    let mut both_names = Vec::new();
+    for spec in catalog.signals() {
+        let name = spec.name.as_str();
+        let mut description = format!("In {}, from {} to {}.", spec.unit, spec.min, spec.max);
+        if !spec.description.is_empty() {
+            description = format!("{} {description}", spec.description);
+        }
+        any_signal.push(json!({"required": [name]}));
+        if let Some(path) = &spec.vss_path {
+            description.push_str(&format!(
+                " VSS path `{path}`, which may be sent instead of `{name}` (not both)."
+            ));
+            by_path.insert(
+                format!("^{}$", escape_regex(path)),
+                signal_value(spec, format!("`{name}` by its VSS path.")),
+            );
+            any_signal.push(json!({"required": [path]}));
+            both_names.push(json!({"required": [name, path]}));
+        }
+        properties.insert(name.to_owned(), signal_value(spec, description));
+    }
+    // Signals first, then the fields the derive documented (`timestamp`, …).
+    if let Some(Value::Object(fixed)) = object.remove("properties") {
+        properties.extend(fixed);
+    }
+    object.insert("properties".into(), Value::Object(properties));
+    object.insert("patternProperties".into(), Value::Object(by_path));
+    object.insert("additionalProperties".into(), json!(false));
+    object.insert("minProperties".into(), json!(1));
+    object.insert("anyOf".into(), Value::Array(any_signal));
+    if !both_names.is_empty() {
+        object.insert("not".into(), json!({"anyOf": both_names}));
+    }
+}
+
+fn signal_value(spec: &SignalSpec, description: String) -> Value {
+    json!({
+        "type": "number",
+        "minimum": spec.min,
+        "maximum": spec.max,
+        "description": description,
+    })
+}
+
+/// `current_…` and `average_…` of every catalog signal, as `/collect` answers them.
+fn add_collected_signals(schema: &mut Value, catalog: &Catalog) {
+    let properties = schema
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .expect("the collect response has properties");
+    for spec in catalog.signals() {
+        let name = spec.name.as_str();
+        for (prefix, what) in [("current", "The newest"), ("average", "The window's mean")] {
+            let description = format!(
+                "{what} `{name}`, in {}; present once the vehicle has sent one.",
+                spec.unit
+            );
+            properties
+                .entry(format!("{prefix}_{name}"))
+                .or_insert_with(|| json!({"type": "number", "description": description}));
+        }
+    }
+}
+
+/// Escapes the characters that ECMA-262 regular expressions give a meaning.
+fn escape_regex(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// What reading a JSON request body can answer (see `body.rs`).
+#[derive(IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub(super) enum BodyErrors {
+    /// The body is not JSON.
+    #[response(status = 400, content_type = "application/problem+json")]
+    Malformed(Problem),
+    /// The body did not arrive within the client timeout.
+    #[response(status = 408, content_type = "application/problem+json")]
+    Timeout(Problem),
+    /// The body is over 1 MiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// A `Content-Encoding` other than `identity`: send the body uncompressed.
+    #[response(status = 415, content_type = "application/problem+json")]
+    Encoding(Problem),
+}
+
+/// How a store failure answers a request that writes readings.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub(super) enum WriteErrors {
+    /// Internal error, logged; the readings may or may not have been stored.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// Store unavailable; the readings may or may not have been stored (a Redis
+    /// call that timed out may still have been applied). Retrying with the same
+    /// device `timestamp` is idempotent; without one, a retry may store the
+    /// reading twice.
+    #[response(
+        status = 503,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    Unavailable(Problem),
+}
+
+/// How a store failure answers a request that only reads.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub(super) enum ReadErrors {
+    /// Internal error, logged.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// Store unavailable; retry shortly.
+    #[response(
+        status = 503,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    Unavailable(Problem),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vss_paths_are_matched_literally() {
+        assert_eq!(escape_regex("Vehicle.Speed"), r"Vehicle\.Speed");
+        assert_eq!(escape_regex("a+b(c)/d"), r"a\+b\(c\)\/d");
+    }
+
+    #[test]
+    fn every_signal_is_documented_with_its_range() {
+        let catalog = Catalog::builtin();
+        let document = document(&catalog);
+        for schema in ["ReadingObject", "RecordBody"] {
+            let schema = &document["components"]["schemas"][schema];
+            for spec in catalog.signals() {
+                let property = &schema["properties"][spec.name.as_str()];
+                assert_eq!(property["minimum"], json!(spec.min), "{}", spec.name);
+                assert_eq!(property["maximum"], json!(spec.max), "{}", spec.name);
+                let path = spec.vss_path.as_deref().unwrap();
+                let pattern = format!("^{}$", escape_regex(path));
+                assert_eq!(
+                    schema["patternProperties"][&pattern]["maximum"],
+                    json!(spec.max)
+                );
+            }
+            assert_eq!(schema["additionalProperties"], false);
+        }
+    }
+}
