@@ -14,11 +14,7 @@ const VEHICLES: usize = 20_000;
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
 }
 
@@ -38,19 +34,13 @@ async fn fill(store: &dyn Store, window: usize) {
                 })
             })
             .collect();
-        store
-            .record(&vehicle, &readings, clock.now())
-            .await
-            .unwrap();
+        store.record(&vehicle, &readings, clock.now()).await.unwrap();
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let limits = StoreLimits {
-        window: 10,
-        retention: Duration::from_secs(7 * 86_400),
-    };
+    let limits = StoreLimits { window: 10, retention: Duration::from_secs(7 * 86_400) };
     match std::env::args().nth(1) {
         None => {
             let before = resident_bytes();
@@ -69,22 +59,11 @@ async fn main() {
             let client = redis::Client::open(url.as_str()).unwrap();
             let mut con = client.get_multiplexed_async_connection().await.unwrap();
             let _: () = redis::cmd("FLUSHDB").query_async(&mut con).await.unwrap();
-            let before = used(
-                redis::cmd("INFO")
-                    .arg("memory")
-                    .query_async(&mut con)
-                    .await
-                    .unwrap(),
-            );
+            let before =
+                used(redis::cmd("INFO").arg("memory").query_async(&mut con).await.unwrap());
             let store = RedisStore::connect_lazily(&url, limits).unwrap();
             fill(&store, limits.window).await;
-            let after = used(
-                redis::cmd("INFO")
-                    .arg("memory")
-                    .query_async(&mut con)
-                    .await
-                    .unwrap(),
-            );
+            let after = used(redis::cmd("INFO").arg("memory").query_async(&mut con).await.unwrap());
             println!(
                 "redis store: {} bytes per vehicle (4 signals x 10 readings)",
                 (after - before) / VEHICLES as u64

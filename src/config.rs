@@ -8,11 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "tributary",
-    version,
-    about = "Tributary: a backend for live car telemetry."
-)]
+#[command(name = "tributary", version, about = "Tributary: a backend for live car telemetry.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -35,12 +31,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct LogSettings {
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `tributary=debug`).
-    #[arg(
-        long = "log",
-        env = "TRIBUTARY_LOG",
-        default_value = "info",
-        global = true
-    )]
+    #[arg(long = "log", env = "TRIBUTARY_LOG", default_value = "info", global = true)]
     pub filter: String,
     /// Log format.
     #[arg(long = "log-format", env = "TRIBUTARY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -107,10 +98,7 @@ fn serve_settings_summary() -> String {
             .get_default_values()
             .first()
             .map_or_else(|| "unset".to_owned(), |v| v.to_string_lossy().into_owned());
-        lines.push(format!(
-            "  {:<28} --{long:<18} default: {default}",
-            env.to_string_lossy()
-        ));
+        lines.push(format!("  {:<28} --{long:<18} default: {default}", env.to_string_lossy()));
     }
     lines.push("Run `tributary serve --help` for what each one does.".to_owned());
     lines.join("\n")
@@ -133,10 +121,7 @@ impl ServeSettings {
     /// The Redis URL, if one is set; an empty value (`TRIBUTARY_REDIS_URL=` in a
     /// `.env` file) means none.
     pub fn redis_url(&self) -> Option<&str> {
-        self.redis_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|url| !url.is_empty())
+        self.redis_url.as_deref().map(str::trim).filter(|url| !url.is_empty())
     }
 
     /// The Redis URL with any password replaced, safe to log.
@@ -191,10 +176,7 @@ mod tests {
     fn passwords_are_redacted() {
         let mut settings = ServeSettings::for_tests();
         settings.redis_url = Some("redis://:s3cret@redis:6379/2".into());
-        assert_eq!(
-            settings.redacted_redis_url().unwrap(),
-            "redis://***@redis:6379/2"
-        );
+        assert_eq!(settings.redacted_redis_url().unwrap(), "redis://***@redis:6379/2");
         settings.redis_url = Some("redis://redis:6379".into());
         assert_eq!(settings.redacted_redis_url().unwrap(), "redis://redis:6379");
         settings.redis_url = Some(" ".into());
@@ -203,10 +185,7 @@ mod tests {
 
     #[test]
     fn durations_read_like_people_write_them() {
-        assert_eq!(
-            parse_duration("7d").unwrap(),
-            Duration::from_secs(7 * 86_400)
-        );
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").unwrap_err().contains("examples"));
     }

@@ -10,11 +10,8 @@ pub async fn check(settings: &HealthcheckSettings) -> Result<(), String> {
         .timeout(settings.timeout)
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client
-        .get(&settings.url)
-        .send()
-        .await
-        .map_err(|e| format!("{}: {e}", settings.url))?;
+    let response =
+        client.get(&settings.url).send().await.map_err(|e| format!("{}: {e}", settings.url))?;
     if response.status() == reqwest::StatusCode::OK {
         Ok(())
     } else {

@@ -32,10 +32,7 @@ async fn main() -> ExitCode {
         Command::Serve(settings) => {
             let run = async {
                 tributary::telemetry::init(&cli.log)?;
-                Application::build(&settings)
-                    .await?
-                    .run_until_stopped()
-                    .await
+                Application::build(&settings).await?.run_until_stopped().await
             };
             match run.await {
                 Ok(()) => ExitCode::SUCCESS,

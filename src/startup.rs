@@ -34,10 +34,7 @@ impl Application {
     /// Binds the listener and builds the store and routes. Does not need Redis to
     /// be up: the Redis store connects on first use and reconnects by itself.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
-        if settings
-            .redis_url()
-            .is_some_and(|url| url.ends_with("#insecure"))
-        {
+        if settings.redis_url().is_some_and(|url| url.ends_with("#insecure")) {
             tracing::warn!(
                 "TRIBUTARY_REDIS_URL ends in #insecure: Redis's TLS certificate is not verified; use this only for testing"
             );
@@ -68,9 +65,7 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn port(&self) -> u16 {
@@ -88,9 +83,7 @@ impl Application {
         // HTTP/1.1 only: sensors and phones speak it, and hyper-util's automatic
         // HTTP/2 detection waits for a first byte with no timeout at all.
         let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.client_timeout);
+        builder.timer(TokioTimer::new()).header_read_timeout(self.client_timeout);
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -133,10 +126,7 @@ impl Application {
 
 /// The store the settings ask for.
 pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Result<DynStore> {
-    let limits = StoreLimits {
-        window: settings.window as usize,
-        retention: settings.retention,
-    };
+    let limits = StoreLimits { window: settings.window as usize, retention: settings.retention };
     Ok(match settings.redis_url() {
         None => std::sync::Arc::new(MemoryStore::new(limits)),
         Some(url) => std::sync::Arc::new(

@@ -10,10 +10,7 @@ use crate::config::{LogFormat, LogSettings};
 /// (the simulator's summary) stays clean on stdout.
 pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&settings.filter).map_err(|e| {
-        anyhow::anyhow!(
-            "TRIBUTARY_LOG={:?} is not a valid filter: {e}",
-            settings.filter
-        )
+        anyhow::anyhow!("TRIBUTARY_LOG={:?} is not a valid filter: {e}", settings.filter)
     })?;
     // Colours only on a terminal: escape codes in a log file or `docker logs` are noise.
     let builder = tracing_subscriber::fmt()

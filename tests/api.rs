@@ -30,16 +30,12 @@ async fn collect_answers_nulls_before_anything_is_recorded(backend: Backend) {
 async fn collect_reports_the_newest_reading_and_the_average_of_the_last_ten(backend: Backend) {
     let app = spawn_app(backend).await;
     for t in 1..=25 {
-        let answer = app
-            .post_record(&json!({"engine_temperature": f64::from(t)}))
-            .await;
+        let answer = app.post_record(&json!({"engine_temperature": f64::from(t)})).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
     }
     let expected = json!({"current_engine_temperature": 25.0, "average_engine_temperature": 20.5});
     assert_eq!(app.collect().await, expected);
-    let posted = app
-        .send(app.client.post(app.url("/collect")).body("{}"))
-        .await;
+    let posted = app.send(app.client.post(app.url("/collect")).body("{}")).await;
     assert_eq!(posted.json(), expected);
 }
 
@@ -53,18 +49,8 @@ async fn the_window_size_is_a_setting(backend: Backend) {
 
 async fn integers_and_floats_are_both_numbers(backend: Backend) {
     let app = spawn_app(backend).await;
-    assert_eq!(
-        app.post_record(&json!({"engine_temperature": 90}))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.post_record(&json!({"engine_temperature": 92.5}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.post_record(&json!({"engine_temperature": 90})).await.status, 200);
+    assert_eq!(app.post_record(&json!({"engine_temperature": 92.5})).await.status, 200);
     let collected = app.collect().await;
     assert_eq!(collected["current_engine_temperature"], 92.5);
     assert_eq!(collected["average_engine_temperature"], 91.25);
@@ -72,15 +58,10 @@ async fn integers_and_floats_are_both_numbers(backend: Backend) {
 
 async fn a_json_body_is_accepted_whatever_the_content_type_says(backend: Backend) {
     let app = spawn_app(backend).await;
-    for content_type in [
-        None,
-        Some("text/plain"),
-        Some("application/x-www-form-urlencoded"),
-        Some("nonsense"),
-    ] {
-        let answer = app
-            .post_record_raw(r#"{"engine_temperature": 50}"#, content_type)
-            .await;
+    for content_type in
+        [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("nonsense")]
+    {
+        let answer = app.post_record_raw(r#"{"engine_temperature": 50}"#, content_type).await;
         assert_eq!(answer.status, 200, "{content_type:?}: {}", answer.text);
     }
     assert_eq!(app.collect().await["current_engine_temperature"], 50.0);
@@ -95,8 +76,7 @@ async fn two_hundred_concurrent_writers_lose_nothing_and_never_overfill_the_wind
         .map(|i| {
             let app = app.clone();
             tokio::spawn(async move {
-                app.post_record(&json!({"engine_temperature": f64::from(i) / 2.0}))
-                    .await
+                app.post_record(&json!({"engine_temperature": f64::from(i) / 2.0})).await
             })
         })
         .collect();
@@ -104,10 +84,7 @@ async fn two_hundred_concurrent_writers_lose_nothing_and_never_overfill_the_wind
         let answer = writer.await.unwrap();
         assert_eq!(answer.status, 200, "{}", answer.text);
     }
-    let window = app
-        .get("/v1/vehicles/default/signals/engine_temperature")
-        .await
-        .json();
+    let window = app.get("/v1/vehicles/default/signals/engine_temperature").await.json();
     assert_eq!(window["count"], 200);
     assert_eq!(window["total"], 200);
     let mut values: Vec<f64> = window["readings"]
@@ -125,20 +102,15 @@ async fn two_hundred_concurrent_writers_lose_nothing_and_never_overfill_the_wind
     let writers: Vec<_> = (0..200)
         .map(|i| {
             let app = app.clone();
-            tokio::spawn(async move {
-                app.post_record(&json!({"engine_temperature": i}))
-                    .await
-                    .status
-            })
+            tokio::spawn(
+                async move { app.post_record(&json!({"engine_temperature": i})).await.status },
+            )
         })
         .collect();
     for writer in writers {
         assert_eq!(writer.await.unwrap(), 200);
     }
-    let window = app
-        .get("/v1/vehicles/default/signals/engine_temperature")
-        .await
-        .json();
+    let window = app.get("/v1/vehicles/default/signals/engine_temperature").await.json();
     assert_eq!(window["count"], 10);
     assert_eq!(window["readings"].as_array().unwrap().len(), 10);
     assert_eq!(window["total"], 200);
@@ -147,92 +119,29 @@ async fn two_hundred_concurrent_writers_lose_nothing_and_never_overfill_the_wind
 async fn bad_input_gets_a_problem_that_says_what_to_fix_and_stores_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let huge = format!(
-        r#"{{"engine_temperature": 90, "pad": "{}"}}"#,
-        "x".repeat(1024 * 1024)
-    );
+    let huge = format!(r#"{{"engine_temperature": 90, "pad": "{}"}}"#, "x".repeat(1024 * 1024));
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        (
-            "invalid JSON",
-            b"{engine_temperature: 1}".to_vec(),
-            400,
-            "not valid JSON",
-        ),
-        (
-            "truncated JSON",
-            b"{\"engine_temperature\": 1".to_vec(),
-            400,
-            "not valid JSON",
-        ),
+        ("invalid JSON", b"{engine_temperature: 1}".to_vec(), 400, "not valid JSON"),
+        ("truncated JSON", b"{\"engine_temperature\": 1".to_vec(), 400, "not valid JSON"),
         ("empty body", b"".to_vec(), 400, "empty"),
         ("an array", b"[90]".to_vec(), 422, "must be a JSON object"),
-        (
-            "a bare number",
-            b"90".to_vec(),
-            422,
-            "must be a JSON object",
-        ),
+        ("a bare number", b"90".to_vec(), 422, "must be a JSON object"),
         ("null body", b"null".to_vec(), 422, "not null"),
-        (
-            "null reading",
-            br#"{"engine_temperature": null}"#.to_vec(),
-            422,
-            "must be a number",
-        ),
-        (
-            "string reading",
-            br#"{"engine_temperature": "90"}"#.to_vec(),
-            422,
-            "not a string",
-        ),
-        (
-            "NaN string",
-            br#"{"engine_temperature": "NaN"}"#.to_vec(),
-            422,
-            "\"NaN\"",
-        ),
-        (
-            "bare NaN",
-            br#"{"engine_temperature": NaN}"#.to_vec(),
-            400,
-            "not valid JSON",
-        ),
-        (
-            "Infinity",
-            br#"{"engine_temperature": Infinity}"#.to_vec(),
-            400,
-            "not valid JSON",
-        ),
-        (
-            "boolean",
-            br#"{"engine_temperature": true}"#.to_vec(),
-            422,
-            "not a boolean",
-        ),
+        ("null reading", br#"{"engine_temperature": null}"#.to_vec(), 422, "must be a number"),
+        ("string reading", br#"{"engine_temperature": "90"}"#.to_vec(), 422, "not a string"),
+        ("NaN string", br#"{"engine_temperature": "NaN"}"#.to_vec(), 422, "\"NaN\""),
+        ("bare NaN", br#"{"engine_temperature": NaN}"#.to_vec(), 400, "not valid JSON"),
+        ("Infinity", br#"{"engine_temperature": Infinity}"#.to_vec(), 400, "not valid JSON"),
+        ("boolean", br#"{"engine_temperature": true}"#.to_vec(), 422, "not a boolean"),
         (
             "nested object",
             br#"{"engine_temperature": {"value": 90}}"#.to_vec(),
             422,
             "not an object",
         ),
-        (
-            "overflowing number",
-            br#"{"engine_temperature": 1e999}"#.to_vec(),
-            400,
-            "out of range",
-        ),
-        (
-            "too hot",
-            br#"{"engine_temperature": 215.01}"#.to_vec(),
-            422,
-            "-40 to 215 celsius",
-        ),
-        (
-            "too cold",
-            br#"{"engine_temperature": -41}"#.to_vec(),
-            422,
-            "-40 to 215 celsius",
-        ),
+        ("overflowing number", br#"{"engine_temperature": 1e999}"#.to_vec(), 400, "out of range"),
+        ("too hot", br#"{"engine_temperature": 215.01}"#.to_vec(), 422, "-40 to 215 celsius"),
+        ("too cold", br#"{"engine_temperature": -41}"#.to_vec(), 422, "-40 to 215 celsius"),
         (
             "typo",
             br#"{"engine_temprature": 90}"#.to_vec(),
@@ -246,12 +155,7 @@ async fn bad_input_gets_a_problem_that_says_what_to_fix_and_stores_nothing(backe
             "unknown field",
         ),
         ("no reading", b"{}".to_vec(), 422, "no signal values"),
-        (
-            "invalid UTF-8",
-            b"{\"engine_temperature\": 90, \"x\": \"\xff\"}".to_vec(),
-            400,
-            "UTF-8",
-        ),
+        ("invalid UTF-8", b"{\"engine_temperature\": 90, \"x\": \"\xff\"}".to_vec(), 400, "UTF-8"),
         ("deeply nested", deep.into_bytes(), 400, "deeper than 128"),
         (
             "a key given twice",
@@ -259,12 +163,7 @@ async fn bad_input_gets_a_problem_that_says_what_to_fix_and_stores_nothing(backe
             400,
             "appears twice",
         ),
-        (
-            "form data",
-            b"engine_temperature=90".to_vec(),
-            400,
-            "looks like form data",
-        ),
+        ("form data", b"engine_temperature=90".to_vec(), 400, "looks like form data"),
         (
             "trailing garbage",
             br#"{"engine_temperature": 90} {"engine_temperature": 91}"#.to_vec(),
@@ -314,12 +213,8 @@ async fn field_errors_carry_a_json_pointer(backend: Backend) {
 
 async fn unknown_routes_and_wrong_methods_get_the_same_problem_shape(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.get("/nope")
-        .await
-        .assert_problem(404, "no route GET /nope");
-    app.get("/record")
-        .await
-        .assert_problem(405, "GET is not allowed");
+    app.get("/nope").await.assert_problem(404, "no route GET /nope");
+    app.get("/record").await.assert_problem(405, "GET is not allowed");
     let put = app.send(app.client.put(app.url("/collect"))).await;
     put.assert_problem(405, "PUT is not allowed");
     let delete = app.send(app.client.delete(app.url("/record"))).await;
@@ -331,11 +226,7 @@ async fn health_and_readiness_answer_200_when_the_store_is_up(backend: Backend) 
     assert_eq!(app.get("/healthz").await.json(), json!({"status": "ok"}));
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 200);
-    let expected_store = if backend == Backend::Redis {
-        "redis"
-    } else {
-        "memory"
-    };
+    let expected_store = if backend == Backend::Redis { "redis" } else { "memory" };
     assert_eq!(ready.json()["store"], expected_store);
 }
 
@@ -347,9 +238,7 @@ async fn a_client_that_stops_sending_its_body_is_cut_off_with_408(backend: Backe
         stream
             .write_all(b"POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"engine_")
             .unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
         response
@@ -357,14 +246,8 @@ async fn a_client_that_stops_sending_its_body_is_cut_off_with_408(backend: Backe
     .await
     .unwrap();
     assert!(response.starts_with("HTTP/1.1 408"), "{response:?}");
-    assert!(
-        response.contains("application/problem+json"),
-        "{response:?}"
-    );
-    assert_eq!(
-        app.collect().await["current_engine_temperature"],
-        Value::Null
-    );
+    assert!(response.contains("application/problem+json"), "{response:?}");
+    assert_eq!(app.collect().await["current_engine_temperature"], Value::Null);
 }
 
 async fn a_client_that_sends_nothing_or_stops_sending_its_headers_is_disconnected(
@@ -376,9 +259,7 @@ async fn a_client_that_sends_nothing_or_stops_sending_its_headers_is_disconnecte
         let read = tokio::task::spawn_blocking(move || {
             let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
             stream.write_all(sent).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut buf = Vec::new();
             stream.read_to_end(&mut buf).map(|_| buf)
         })

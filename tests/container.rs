@@ -95,12 +95,7 @@ fn every_base_image_is_pinned_to_a_version() {
     let bases: Vec<String> = instructions(&dockerfile)
         .into_iter()
         .filter(|(keyword, _)| keyword == "FROM")
-        .map(|(_, args)| {
-            args.split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
+        .map(|(_, args)| args.split_whitespace().next().unwrap_or_default().to_owned())
         .collect();
     assert!(!bases.is_empty(), "the Dockerfile has no FROM");
     for image in bases {
@@ -126,10 +121,7 @@ fn the_image_listens_on_all_interfaces_at_the_port_it_exposes() {
          interfaces), or a published port never reaches it"
     );
     assert!(
-        image
-            .expose
-            .iter()
-            .any(|exposed| exposed.trim_end_matches("/tcp") == port),
+        image.expose.iter().any(|exposed| exposed.trim_end_matches("/tcp") == port),
         "the Dockerfile sets TRIBUTARY_LISTEN={listen} but EXPOSEs {:?}: they should name the same port",
         image.expose
     );
@@ -177,9 +169,7 @@ fn tributary_waits_for_a_healthy_redis() {
              service_healthy}}}}` so it starts once Redis answers"
         )
     });
-    let condition = depends_on
-        .get("redis")
-        .and_then(|redis| str_at(redis, "condition"));
+    let condition = depends_on.get("redis").and_then(|redis| str_at(redis, "condition"));
     assert_eq!(
         condition,
         Some("service_healthy"),
@@ -195,10 +185,7 @@ fn redis_fsyncs_every_write_to_its_append_only_file() {
     let redis = compose.service("redis");
     let command = command_words(redis.get("command"));
     let option = |name: &str| {
-        command
-            .windows(2)
-            .find(|pair| pair[0] == name)
-            .map(|pair| pair[1].to_ascii_lowercase())
+        command.windows(2).find(|pair| pair[0] == name).map(|pair| pair[1].to_ascii_lowercase())
     };
     assert_eq!(
         option("--appendonly").as_deref(),
@@ -217,10 +204,7 @@ fn redis_fsyncs_every_write_to_its_append_only_file() {
 #[test]
 fn redis_keeps_its_data_on_a_named_volume() {
     let compose = Compose::load();
-    let volumes = compose
-        .service("redis")
-        .get("volumes")
-        .and_then(Value::as_sequence);
+    let volumes = compose.service("redis").get("volumes").and_then(Value::as_sequence);
     let mounts: Vec<(String, String, bool)> = volumes
         .into_iter()
         .flatten()
@@ -240,9 +224,8 @@ fn redis_keeps_its_data_on_a_named_volume() {
             _ => None,
         })
         .collect();
-    let Some((source, _, named)) = mounts
-        .iter()
-        .find(|(_, target, _)| target.trim_end_matches('/') == "/data")
+    let Some((source, _, named)) =
+        mounts.iter().find(|(_, target, _)| target.trim_end_matches('/') == "/data")
     else {
         panic!(
             "docker-compose.yml: services.redis mounts nothing at /data (its volumes: {mounts:?}), so Redis' \
@@ -255,11 +238,7 @@ fn redis_keeps_its_data_on_a_named_volume() {
          use a named volume such as `redis-data:/data`, declared under the top-level `volumes:`"
     );
     assert!(
-        compose
-            .root
-            .get("volumes")
-            .and_then(|volumes| volumes.get(source.as_str()))
-            .is_some(),
+        compose.root.get("volumes").and_then(|volumes| volumes.get(source.as_str())).is_some(),
         "docker-compose.yml: services.redis mounts the volume {source:?} at /data, but the top-level `volumes:` \
          does not declare it"
     );
@@ -275,14 +254,8 @@ fn redis_image_is_pinned_to_a_7_x_release() {
         "docker-compose.yml: services.redis.image is {image:?}: the Redis version must be written out, not taken \
          from a variable, so that what runs is what was reviewed"
     );
-    let unqualified = image
-        .trim_start_matches("docker.io/")
-        .trim_start_matches("library/");
-    let tag = unqualified
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .strip_prefix("redis:");
+    let unqualified = image.trim_start_matches("docker.io/").trim_start_matches("library/");
+    let tag = unqualified.split('@').next().unwrap_or_default().strip_prefix("redis:");
     let version = tag.map(|tag| tag.split('-').next().unwrap_or_default());
     let pinned = version.is_some_and(|version| {
         let parts: Vec<&str> = version.split('.').collect();
@@ -325,11 +298,8 @@ fn compose_publishes_and_probes_what_the_image_serves() {
          listens on {listen}"
     );
 
-    let test = command_words(
-        tributary
-            .get("healthcheck")
-            .and_then(|healthcheck| healthcheck.get("test")),
-    );
+    let test =
+        command_words(tributary.get("healthcheck").and_then(|healthcheck| healthcheck.get("test")));
     let binary = &image.entrypoint()[0];
     assert!(
         test.first().is_some_and(|first| first == "CMD") && test.get(1) == Some(binary),
@@ -366,10 +336,7 @@ fn env_example_documents_every_compose_variable_with_its_default() {
             );
         }
     }
-    let stale: Vec<&&str> = documented
-        .keys()
-        .filter(|name| !used.contains_key(**name))
-        .collect();
+    let stale: Vec<&&str> = documented.keys().filter(|name| !used.contains_key(**name)).collect();
     assert!(
         stale.is_empty(),
         ".env.example documents {stale:?}, which docker-compose.yml never reads"
@@ -413,14 +380,10 @@ impl Image {
                 "ENTRYPOINT" => image.entrypoint = exec_form("ENTRYPOINT", args),
                 "CMD" => image.cmd = exec_form("CMD", args),
                 "HEALTHCHECK" => image.healthcheck = healthcheck_command(args),
-                "EXPOSE" => image
-                    .expose
-                    .extend(args.split_whitespace().map(str::to_owned)),
+                "EXPOSE" => image.expose.extend(args.split_whitespace().map(str::to_owned)),
                 "COPY" | "ADD" => {
-                    let words: Vec<&str> = args
-                        .split_whitespace()
-                        .filter(|word| !word.starts_with("--"))
-                        .collect();
+                    let words: Vec<&str> =
+                        args.split_whitespace().filter(|word| !word.starts_with("--")).collect();
                     if let Some((destination, sources)) = words.split_last()
                         && sources.iter().any(|source| source.ends_with("/tributary"))
                     {
@@ -488,9 +451,7 @@ impl Image {
                 && healthcheck.get(1).map(String::as_str) == Some("healthcheck"),
             "the Dockerfile's HEALTHCHECK runs {healthcheck:?}; it should run [{:?}, \"healthcheck\"], the binary \
              the image ships (there is no shell or curl in it)",
-            self.binary_path
-                .as_deref()
-                .unwrap_or("/usr/local/bin/tributary")
+            self.binary_path.as_deref().unwrap_or("/usr/local/bin/tributary")
         );
         healthcheck[0] = binary.to_owned();
 
@@ -648,10 +609,7 @@ struct ReachableBinary {
 impl ReachableBinary {
     fn new() -> Self {
         if !running_as_root() {
-            return ReachableBinary {
-                path: BINARY.to_owned(),
-                _dir: None,
-            };
+            return ReachableBinary { path: BINARY.to_owned(), _dir: None };
         }
         let dir = tempfile::tempdir().expect("a temporary directory for the binary");
         std::fs::set_permissions(dir.path(), Permissions::from_mode(0o755))
@@ -660,10 +618,7 @@ impl ReachableBinary {
         std::fs::hard_link(BINARY, &path)
             .or_else(|_| std::fs::copy(BINARY, &path).map(drop))
             .unwrap_or_else(|e| panic!("cannot put {BINARY} into {}: {e}", dir.path().display()));
-        ReachableBinary {
-            path: path.display().to_string(),
-            _dir: Some(dir),
-        }
+        ReachableBinary { path: path.display().to_string(), _dir: Some(dir) }
     }
 
     fn path(&self) -> &str {
@@ -685,18 +640,14 @@ impl Server {
         command
             .stdout(log.reopen().expect("the log file"))
             .stderr(log.reopen().expect("the log file"));
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {argv:?} as uid {uid}: {e}"));
+        let child =
+            command.spawn().unwrap_or_else(|e| panic!("cannot start {argv:?} as uid {uid}: {e}"));
         Server { child, log }
     }
 
     async fn wait_until_healthz_answers_200(&mut self, url: &str) {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .unwrap();
+        let client =
+            reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(1)).build().unwrap();
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().expect("the server's status") {
@@ -726,20 +677,15 @@ impl Server {
             let owner = std::fs::metadata(format!("/proc/{}", self.child.id()))
                 .expect("the server's /proc entry")
                 .uid();
-            assert_eq!(
-                owner, uid,
-                "the server runs as uid {owner}, not as the image's USER {uid}"
-            );
+            assert_eq!(owner, uid, "the server runs as uid {owner}, not as the image's USER {uid}");
         }
     }
 
     /// Sends SIGTERM, as `docker stop` does, and waits as long as Docker would.
     fn stop_like_docker(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("`kill` to send SIGTERM");
+        let kill =
+            Command::new("kill").args(["-TERM", &pid]).status().expect("`kill` to send SIGTERM");
         assert!(kill.success(), "`kill -TERM {pid}` failed with {kill}");
         let deadline = Instant::now() + DOCKER_STOP_TIMEOUT;
         loop {
@@ -775,10 +721,7 @@ fn image_command(argv: &[String], env: &[(String, String)], (uid, gid): (u32, u3
     command
         .args(&argv[1..])
         .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .envs(env.iter().map(|(key, value)| (key, value)))
         .current_dir("/");
     if running_as_root() {
@@ -792,9 +735,7 @@ fn running_as_root() -> bool {
 }
 
 fn run(argv: &[String], env: &[(String, String)], user: (u32, u32)) -> Output {
-    image_command(argv, env, user)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}"))
+    image_command(argv, env, user).output().unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}"))
 }
 
 fn describe(output: &Output) -> String {
@@ -850,10 +791,9 @@ fn command_words(command: Option<&Value>) -> Vec<String> {
 /// A service's `environment:`, whether written as a map or a list.
 fn env_of(service: &Value) -> BTreeMap<String, String> {
     match service.get("environment") {
-        Some(Value::Mapping(map)) => map
-            .iter()
-            .map(|(key, value)| (scalar(key), scalar(value)))
-            .collect(),
+        Some(Value::Mapping(map)) => {
+            map.iter().map(|(key, value)| (scalar(key), scalar(value))).collect()
+        }
         Some(Value::Sequence(items)) => items
             .iter()
             .filter_map(|item| {
@@ -868,11 +808,7 @@ fn env_of(service: &Value) -> BTreeMap<String, String> {
 
 /// The container ports a service publishes, in short or long syntax.
 fn published_targets(service: &Value) -> Vec<String> {
-    let ports = service
-        .get("ports")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten();
+    let ports = service.get("ports").and_then(Value::as_sequence).into_iter().flatten();
     ports
         .filter_map(|port| match port {
             Value::Mapping(_) => port.get("target").map(scalar),

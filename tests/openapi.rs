@@ -23,9 +23,8 @@ const SERVED: [(&str, &str); 9] = [
     ("GET", "/readyz"),
 ];
 
-const HTTP_METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const HTTP_METHODS: [&str; 8] =
+    ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 async fn document(app: &TestApp) -> Value {
     let answer = app.get("/openapi.json").await;
@@ -51,9 +50,8 @@ fn operations(document: &Value) -> BTreeMap<(String, String), Value> {
 fn resolve<'a>(document: &'a Value, mut schema: &'a Value) -> &'a Value {
     while let Some(reference) = schema["$ref"].as_str() {
         let pointer = reference.strip_prefix('#').expect("local reference");
-        schema = document
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("{reference} does not resolve"));
+        schema =
+            document.pointer(pointer).unwrap_or_else(|| panic!("{reference} does not resolve"));
     }
     schema
 }
@@ -82,17 +80,13 @@ fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
 
 /// A concrete URL path for a template.
 fn sample(template: &str) -> String {
-    template
-        .replace("{vehicle_id}", "openapi-probe")
-        .replace("{signal}", "engine_temperature")
+    template.replace("{vehicle_id}", "openapi-probe").replace("{signal}", "engine_temperature")
 }
 
 /// Whether an answer is the router's "no such route" rather than a handler's 404.
 fn is_unknown_route(answer: &Answer) -> bool {
     answer.status == 404
-        && answer.json()["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("there is no route"))
+        && answer.json()["detail"].as_str().is_some_and(|d| d.starts_with("there is no route"))
 }
 
 /// Panics if `schema`, or anything it contains or references, accepts `null`.
@@ -106,10 +100,9 @@ fn assert_not_nullable(document: &Value, schema: &Value, at: &str, seen: &mut BT
     assert_ne!(schema["nullable"], true, "{at} is nullable: {schema}");
     match &schema["type"] {
         Value::String(kind) => assert_ne!(kind, "null", "{at} is nullable: {schema}"),
-        Value::Array(kinds) => assert!(
-            !kinds.contains(&json!("null")),
-            "{at} is nullable: {schema}"
-        ),
+        Value::Array(kinds) => {
+            assert!(!kinds.contains(&json!("null")), "{at} is nullable: {schema}")
+        }
         _ => {}
     }
     for key in ["properties", "patternProperties"] {
@@ -154,14 +147,9 @@ async fn every_served_route_is_documented_and_every_documented_one_is_routed() {
     let app = spawn_app(Backend::Memory).await;
     let document = document(&app).await;
     let documented = operations(&document);
-    let expected: BTreeSet<(String, String)> = SERVED
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-        .collect();
-    assert_eq!(
-        documented.keys().cloned().collect::<BTreeSet<_>>(),
-        expected
-    );
+    let expected: BTreeSet<(String, String)> =
+        SERVED.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(documented.keys().cloned().collect::<BTreeSet<_>>(), expected);
 
     // Every documented operation answers, with a status it documents.
     for ((method, path), operation) in &documented {
@@ -199,12 +187,8 @@ async fn every_served_route_is_documented_and_every_documented_one_is_routed() {
     }
 
     // The probe above tells routes apart: a handler's 404 is not a missing route.
-    assert!(!is_unknown_route(
-        &app.get("/v1/vehicles/openapi-probe").await
-    ));
-    assert!(is_unknown_route(
-        &app.get("/v1/vehicles/openapi-probe/nothing").await
-    ));
+    assert!(!is_unknown_route(&app.get("/v1/vehicles/openapi-probe").await));
+    assert!(is_unknown_route(&app.get("/v1/vehicles/openapi-probe/nothing").await));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,13 +215,9 @@ async fn every_reference_resolves() {
     refs(&document, &mut references);
     assert!(!references.is_empty());
     for reference in references {
-        let pointer = reference
-            .strip_prefix('#')
-            .unwrap_or_else(|| panic!("{reference} is not local"));
-        assert!(
-            document.pointer(pointer).is_some(),
-            "{reference} does not resolve"
-        );
+        let pointer =
+            reference.strip_prefix('#').unwrap_or_else(|| panic!("{reference} is not local"));
+        assert!(document.pointer(pointer).is_some(), "{reference} does not resolve");
     }
 }
 
@@ -259,9 +239,7 @@ async fn every_request_body_example_is_accepted() {
         let examples: Vec<&Value> = schemas
             .iter()
             .flat_map(|s| {
-                s.get("example")
-                    .into_iter()
-                    .chain(s["examples"].as_array().into_iter().flatten())
+                s.get("example").into_iter().chain(s["examples"].as_array().into_iter().flatten())
             })
             .collect();
         assert!(!examples.is_empty(), "{method} {path} has no example");
@@ -291,10 +269,8 @@ async fn no_request_body_or_parameter_is_nullable() {
     let document = document(&app).await;
     for ((method, path), operation) in operations(&document) {
         let at = format!("{method} {path}");
-        for content in operation["requestBody"]["content"]
-            .as_object()
-            .into_iter()
-            .flat_map(|c| c.values())
+        for content in
+            operation["requestBody"]["content"].as_object().into_iter().flat_map(|c| c.values())
         {
             assert_not_nullable(&document, &content["schema"], &at, &mut BTreeSet::new());
         }
@@ -343,10 +319,7 @@ async fn signals_from_a_catalog_file_are_documented_with_their_ranges() {
         let by_path = &schema["patternProperties"][r"^Vehicle\.LowVoltageBattery\.CurrentVoltage$"];
         assert_eq!(by_path["maximum"].as_f64(), Some(60.0), "{name}: {schema}");
         // The built-ins are still there.
-        assert_eq!(
-            schema["properties"]["engine_temperature"]["maximum"].as_f64(),
-            Some(215.0)
-        );
+        assert_eq!(schema["properties"]["engine_temperature"]["maximum"].as_f64(), Some(215.0));
     }
     let collect = schema(&document, "CollectResponse");
     assert!(collect["properties"]["current_battery_voltage"].is_object());
@@ -370,19 +343,12 @@ async fn the_documented_request_rules_are_the_parsers_rules() {
     assert_eq!(one["$ref"], "#/components/schemas/ReadingObject");
     assert_eq!(many["type"], "array");
     assert_eq!(many["items"]["$ref"], "#/components/schemas/ReadingObject");
-    assert_eq!(
-        (many["minItems"].as_u64(), many["maxItems"].as_u64()),
-        (Some(1), Some(1000))
-    );
+    assert_eq!((many["minItems"].as_u64(), many["maxItems"].as_u64()), (Some(1), Some(1000)));
     let readings = |n: usize| Value::Array(vec![json!({"engine_rpm": 800}); n]);
     let url = "/v1/vehicles/car-1/readings";
     assert_eq!(app.post_json(url, &readings(1000)).await.status, 200);
-    app.post_json(url, &readings(1001))
-        .await
-        .assert_problem(422, "at most 1000");
-    app.post_json(url, &readings(0))
-        .await
-        .assert_problem(422, "empty");
+    app.post_json(url, &readings(1001)).await.assert_problem(422, "at most 1000");
+    app.post_json(url, &readings(0)).await.assert_problem(422, "empty");
 
     // A reading needs a signal; nothing else is allowed.
     for name in ["ReadingObject", "RecordBody"] {
@@ -390,38 +356,22 @@ async fn the_documented_request_rules_are_the_parsers_rules() {
         assert_eq!(reading["minProperties"], 1, "{name}");
         assert_eq!(reading["additionalProperties"], false, "{name}");
     }
-    app.post_json(url, &json!({}))
-        .await
-        .assert_problem(422, "no signal values");
+    app.post_json(url, &json!({})).await.assert_problem(422, "no signal values");
     app.post_json(url, &json!({"timestamp": 1_764_268_317_000i64}))
         .await
         .assert_problem(422, "no signal values");
 
     // A timestamp is a date-time string or integer milliseconds.
     let timestamp = schema(&document, "Timestamp");
-    let kinds: Vec<(&Value, &Value)> = timestamp["oneOf"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (&s["type"], &s["format"]))
-        .collect();
+    let kinds: Vec<(&Value, &Value)> =
+        timestamp["oneOf"].as_array().unwrap().iter().map(|s| (&s["type"], &s["format"])).collect();
     assert_eq!(
         kinds,
-        [
-            (&json!("string"), &json!("date-time")),
-            (&json!("integer"), &json!("int64"))
-        ]
+        [(&json!("string"), &json!("date-time")), (&json!("integer"), &json!("int64"))]
     );
-    assert!(
-        timestamp["description"]
-            .as_str()
-            .unwrap()
-            .contains("5 minutes")
-    );
+    assert!(timestamp["description"].as_str().unwrap().contains("5 minutes"));
     for at in [json!("2026-01-01T00:00:00Z"), json!(1_767_225_600_000i64)] {
-        let answer = app
-            .post_json(url, &json!({"timestamp": at, "engine_rpm": 800}))
-            .await;
+        let answer = app.post_json(url, &json!({"timestamp": at, "engine_rpm": 800})).await;
         assert_eq!(answer.status, 200, "{at}: {}", answer.text);
     }
 
@@ -429,10 +379,7 @@ async fn the_documented_request_rules_are_the_parsers_rules() {
     let vehicle_id = schema(&document, "VehicleId");
     assert_eq!(vehicle_id["pattern"], "^[A-Za-z0-9._-]{1,64}$");
     assert_eq!(
-        (
-            vehicle_id["minLength"].as_u64(),
-            vehicle_id["maxLength"].as_u64()
-        ),
+        (vehicle_id["minLength"].as_u64(), vehicle_id["maxLength"].as_u64()),
         (Some(1), Some(64))
     );
     for ((method, path), operation) in operations(&document) {

@@ -35,14 +35,8 @@ impl Server {
     fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "the server exited at start"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "the server did not listen within 10 s"
-            );
+            assert!(self.child.try_wait().unwrap().is_none(), "the server exited at start");
+            assert!(Instant::now() < deadline, "the server did not listen within 10 s");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -61,18 +55,10 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut logs = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut logs)
-                    .unwrap();
+                self.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
                 return (status.code(), logs);
             }
-            assert!(
-                started.elapsed() < deadline,
-                "the server did not exit within {deadline:?}"
-            );
+            assert!(started.elapsed() < deadline, "the server did not exit within {deadline:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -88,9 +74,7 @@ impl Drop for Server {
 fn http(port: u16, request: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response
@@ -98,10 +82,8 @@ fn http(port: u16, request: &str) -> String {
 
 #[test]
 fn help_documents_every_setting_with_its_default() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_tributary")).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
     for expected in [
         "TRIBUTARY_LISTEN",
@@ -119,19 +101,13 @@ fn help_documents_every_setting_with_its_default() {
         "TRIBUTARY_CLIENT_TIMEOUT",
         "TRIBUTARY_SHUTDOWN_TIMEOUT",
     ] {
-        assert!(
-            help.contains(expected),
-            "--help lacks {expected:?}:\n{help}"
-        );
+        assert!(help.contains(expected), "--help lacks {expected:?}:\n{help}");
     }
 }
 
 #[test]
 fn top_level_help_lists_every_serve_setting_with_its_default() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary")).arg("--help").output().unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
     for expected in [
         "TRIBUTARY_LISTEN",
@@ -147,10 +123,7 @@ fn top_level_help_lists_every_serve_setting_with_its_default() {
         "TRIBUTARY_LOG",
         "TRIBUTARY_LOG_FORMAT",
     ] {
-        assert!(
-            help.contains(expected),
-            "--help lacks {expected:?}:\n{help}"
-        );
+        assert!(help.contains(expected), "--help lacks {expected:?}:\n{help}");
     }
 }
 
@@ -163,10 +136,7 @@ fn a_bad_setting_is_refused_with_a_clear_message() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains("--window") && stderr.contains("0"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--window") && stderr.contains("0"), "{stderr}");
 }
 
 #[test]
@@ -184,15 +154,10 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     .unwrap();
     // The server must have started reading the request before the signal: wait
     // until a second connection is served, which proves the accept loop is past ours.
-    let _ = http(
-        server.port,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let _ = http(server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     server.signal("TERM");
     stream.write_all(&body.as_bytes()[5..]).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line).unwrap();
@@ -239,19 +204,13 @@ fn json_logs_have_one_line_per_request_with_route_status_and_latency_but_no_body
     assert_eq!(request["span"]["method"], "POST");
     assert_eq!(request["span"]["route"], "/record");
     assert_eq!(request["span"]["vehicle"], "default");
-    assert!(
-        !logs.contains("87.125"),
-        "the request body leaked into the logs: {logs}"
-    );
+    assert!(!logs.contains("87.125"), "the request body leaked into the logs: {logs}");
 }
 
 #[test]
 fn the_redis_password_never_reaches_the_logs() {
     let server = Server::start(&[("TRIBUTARY_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")]);
-    let _ = http(
-        server.port,
-        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let _ = http(server.port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     server.signal("TERM");
     let (_, logs) = server.wait(Duration::from_secs(10));
     assert!(logs.contains("redis://***@127.0.0.1:1/0"), "{logs}");

@@ -17,63 +17,30 @@ const FAST: Duration = Duration::from_millis(2500);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_requests_get_a_fast_503_and_recover_when_it_returns() {
     let mut app = spawn_app_with(Backend::Redis, |_| {}).await;
-    assert_eq!(
-        app.post_record(&json!({"engine_temperature": 80}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.post_record(&json!({"engine_temperature": 80})).await.status, 200);
 
     app.redis().kill();
     for _ in 0..3 {
         let started = Instant::now();
         let answer = app.post_record(&json!({"engine_temperature": 81})).await;
-        assert!(
-            started.elapsed() < FAST,
-            "record took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < FAST, "record took {:?}", started.elapsed());
         answer.assert_problem(503, "unavailable");
 
         let started = Instant::now();
-        app.send(app.client.get(app.url("/collect")))
-            .await
-            .assert_problem(503, "unavailable");
-        assert!(
-            started.elapsed() < FAST,
-            "collect took {:?}",
-            started.elapsed()
-        );
+        app.send(app.client.get(app.url("/collect"))).await.assert_problem(503, "unavailable");
+        assert!(started.elapsed() < FAST, "collect took {:?}", started.elapsed());
 
         let started = Instant::now();
-        app.get("/readyz")
-            .await
-            .assert_problem(503, "redis store is not reachable");
-        assert!(
-            started.elapsed() < FAST,
-            "readyz took {:?}",
-            started.elapsed()
-        );
+        app.get("/readyz").await.assert_problem(503, "redis store is not reachable");
+        assert!(started.elapsed() < FAST, "readyz took {:?}", started.elapsed());
     }
-    assert_eq!(
-        app.get("/healthz").await.status,
-        200,
-        "the process stays alive"
-    );
+    assert_eq!(app.get("/healthz").await.status, 200, "the process stays alive");
 
     app.redis().restart();
     let recovered_in = Instant::now();
-    eventually(
-        Duration::from_secs(5),
-        "recording to succeed again",
-        || async {
-            (app.post_record(&json!({"engine_temperature": 82}))
-                .await
-                .status
-                == 200)
-                .then_some(())
-        },
-    )
+    eventually(Duration::from_secs(5), "recording to succeed again", || async {
+        (app.post_record(&json!({"engine_temperature": 82})).await.status == 200).then_some(())
+    })
     .await;
     assert!(
         recovered_in.elapsed() < Duration::from_secs(3),
@@ -97,26 +64,15 @@ async fn the_service_starts_before_redis_and_picks_it_up_when_it_appears() {
     let mut app = spawn_app_on(settings, None).await;
 
     assert_eq!(app.get("/healthz").await.status, 200);
-    app.get("/readyz")
-        .await
-        .assert_problem(503, "not reachable");
-    app.post_record(&json!({"engine_temperature": 70}))
-        .await
-        .assert_problem(503, "unavailable");
+    app.get("/readyz").await.assert_problem(503, "not reachable");
+    app.post_record(&json!({"engine_temperature": 70})).await.assert_problem(503, "unavailable");
 
     app.redis = Some(RedisServer::start_on(port));
-    eventually(
-        Duration::from_secs(5),
-        "readiness once Redis is up",
-        || async { (app.get("/readyz").await.status == 200).then_some(()) },
-    )
+    eventually(Duration::from_secs(5), "readiness once Redis is up", || async {
+        (app.get("/readyz").await.status == 200).then_some(())
+    })
     .await;
-    assert_eq!(
-        app.post_record(&json!({"engine_temperature": 70}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.post_record(&json!({"engine_temperature": 70})).await.status, 200);
     assert_eq!(app.collect().await["current_engine_temperature"], 70.0);
 }
 
@@ -143,11 +99,8 @@ async fn no_acknowledged_reading_is_lost_when_redis_crashes_and_restarts_with_ao
                 while !stop.load(Ordering::Relaxed) {
                     let value = f64::from(w) * 10.0 + f64::from(i) * 1e-4;
                     i += 1;
-                    let response = client
-                        .post(&url)
-                        .json(&json!({"engine_temperature": value}))
-                        .send()
-                        .await;
+                    let response =
+                        client.post(&url).json(&json!({"engine_temperature": value})).send().await;
                     match response.map(|r| r.status().as_u16()) {
                         Ok(200) => acknowledged.push(value),
                         Ok(503) | Err(_) => refused += 1,
@@ -161,46 +114,26 @@ async fn no_acknowledged_reading_is_lost_when_redis_crashes_and_restarts_with_ao
 
     let acknowledged_count = || async {
         let app = app.lock().await;
-        let window = app
-            .get("/v1/vehicles/default/signals/engine_temperature")
-            .await;
+        let window = app.get("/v1/vehicles/default/signals/engine_temperature").await;
         (window.status == 200).then(|| window.json()["count"].as_u64().unwrap())
     };
-    eventually(
-        Duration::from_secs(10),
-        "some readings before the crash",
-        || async { acknowledged_count().await.filter(|&n| n >= 50) },
-    )
+    eventually(Duration::from_secs(10), "some readings before the crash", || async {
+        acknowledged_count().await.filter(|&n| n >= 50)
+    })
     .await;
     app.lock().await.redis().kill();
     // Let the writers hit the outage for a moment: their requests must be refused, not acknowledged.
     let app_ref = app.clone();
-    eventually(
-        Duration::from_secs(10),
-        "a refused write during the outage",
-        || async {
-            let app = app_ref.lock().await;
-            (app.post_record(&json!({"engine_temperature": 1}))
-                .await
-                .status
-                == 503)
-                .then_some(())
-        },
-    )
+    eventually(Duration::from_secs(10), "a refused write during the outage", || async {
+        let app = app_ref.lock().await;
+        (app.post_record(&json!({"engine_temperature": 1})).await.status == 503).then_some(())
+    })
     .await;
     app.lock().await.redis().restart();
-    eventually(
-        Duration::from_secs(10),
-        "more readings after the restart",
-        || async {
-            let app = app.lock().await;
-            (app.post_record(&json!({"engine_temperature": 2}))
-                .await
-                .status
-                == 200)
-                .then_some(())
-        },
-    )
+    eventually(Duration::from_secs(10), "more readings after the restart", || async {
+        let app = app.lock().await;
+        (app.post_record(&json!({"engine_temperature": 2})).await.status == 200).then_some(())
+    })
     .await;
     stop.store(true, Ordering::Relaxed);
 
@@ -212,41 +145,18 @@ async fn no_acknowledged_reading_is_lost_when_redis_crashes_and_restarts_with_ao
         refused += n;
     }
     let app = app.lock().await;
-    let window = app
-        .get("/v1/vehicles/default/signals/engine_temperature")
-        .await
-        .json();
+    let window = app.get("/v1/vehicles/default/signals/engine_temperature").await.json();
     let stored: Vec<f64> = window["readings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["value"].as_f64().unwrap())
         .collect();
-    let missing: Vec<f64> = acknowledged
-        .iter()
-        .copied()
-        .filter(|v| !stored.contains(v))
-        .collect();
-    let extra: Vec<f64> = stored
-        .iter()
-        .copied()
-        .filter(|v| !acknowledged.contains(v))
-        .collect();
-    eprintln!(
-        "acked {} stored {} extra {extra:?}",
-        acknowledged.len(),
-        stored.len()
-    );
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged readings lost: {missing:?}",
-        missing.len()
-    );
-    assert!(
-        acknowledged.len() >= 50,
-        "only {} acknowledged",
-        acknowledged.len()
-    );
+    let missing: Vec<f64> = acknowledged.iter().copied().filter(|v| !stored.contains(v)).collect();
+    let extra: Vec<f64> = stored.iter().copied().filter(|v| !acknowledged.contains(v)).collect();
+    eprintln!("acked {} stored {} extra {extra:?}", acknowledged.len(), stored.len());
+    assert!(missing.is_empty(), "{} acknowledged readings lost: {missing:?}", missing.len());
+    assert!(acknowledged.len() >= 50, "only {} acknowledged", acknowledged.len());
     assert!(refused > 0, "the writers saw no outage");
 }
 
@@ -257,22 +167,14 @@ async fn rediss_urls_connect_over_tls_and_verify_the_certificate() {
     // `#insecure` skips certificate verification: only for self-signed test servers.
     settings.redis_url = Some(format!("rediss://localhost:{}/#insecure", redis.port));
     let app = spawn_app_on(settings, None).await;
-    assert_eq!(
-        app.post_record(&json!({"engine_temperature": 65}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.post_record(&json!({"engine_temperature": 65})).await.status, 200);
     assert_eq!(app.collect().await["current_engine_temperature"], 65.0);
 
     // Without `#insecure`, a certificate no trusted authority signed is refused.
     let mut settings = ServeSettings::for_tests();
     settings.redis_url = Some(format!("rediss://localhost:{}/", redis.port));
     let strict = spawn_app_on(settings, None).await;
-    strict
-        .get("/readyz")
-        .await
-        .assert_problem(503, "certificate");
+    strict.get("/readyz").await.assert_problem(503, "certificate");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,12 +184,7 @@ async fn redis_urls_carry_a_password_and_a_database_number() {
     let mut settings = ServeSettings::for_tests();
     settings.redis_url = Some(url.clone());
     let app = spawn_app_on(settings, None).await;
-    assert_eq!(
-        app.post_record(&json!({"engine_temperature": 66}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.post_record(&json!({"engine_temperature": 66})).await.status, 200);
 
     let mut direct = redis::Client::open(url.as_str())
         .unwrap()
@@ -304,8 +201,5 @@ async fn redis_urls_carry_a_password_and_a_database_number() {
     let mut settings = ServeSettings::for_tests();
     settings.redis_url = Some(format!("redis://:wrong@127.0.0.1:{}/3", redis.port));
     let refused = spawn_app_on(settings, None).await;
-    refused
-        .get("/readyz")
-        .await
-        .assert_problem(503, "not reachable");
+    refused.get("/readyz").await.assert_problem(503, "not reachable");
 }

@@ -12,12 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use tributary::simulate::{Report, SimulateSettings, run};
 
 const CARS: [&str; 3] = ["sim-001", "sim-002", "sim-003"];
-const SIGNALS: [&str; 4] = [
-    "engine_temperature",
-    "vehicle_speed",
-    "engine_rpm",
-    "cabin_temperature",
-];
+const SIGNALS: [&str; 4] =
+    ["engine_temperature", "vehicle_speed", "engine_rpm", "cabin_temperature"];
 
 /// Three cars at 20 readings per second for one second.
 fn settings(server: &str, batch: u32) -> SimulateSettings {
@@ -34,9 +30,7 @@ fn settings(server: &str, batch: u32) -> SimulateSettings {
 }
 
 async fn simulate(settings: SimulateSettings) -> Report {
-    run(settings, std::future::pending())
-        .await
-        .expect("the simulator runs")
+    run(settings, std::future::pending()).await.expect("the simulator runs")
 }
 
 /// Asserts every car has a summary of every signal, and that the server stored
@@ -48,10 +42,7 @@ async fn assert_the_server_holds_what_was_sent(app: &TestApp, report: &Report) {
         assert_eq!(answer.status, 200, "{car}: {}", answer.text);
         let body = answer.json();
         for signal in SIGNALS {
-            assert!(
-                body["signals"][signal].is_object(),
-                "{car} has no {signal}: {body}"
-            );
+            assert!(body["signals"][signal].is_object(), "{car} has no {signal}: {body}");
         }
         stored += body["signals"]["engine_temperature"]["total"]
             .as_u64()
@@ -66,10 +57,7 @@ async fn the_fleet_feeds_a_real_server_one_reading_per_request(backend: Backend)
     assert!(report.sent_readings > 0, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
     assert_eq!(report.requests, report.sent_readings, "{report:?}");
-    assert!(
-        report.max_us > 0 && report.p50_us <= report.max_us,
-        "{report:?}"
-    );
+    assert!(report.max_us > 0 && report.p50_us <= report.max_us, "{report:?}");
     assert_the_server_holds_what_was_sent(&app, &report).await;
     app.stop().await;
 }
@@ -80,10 +68,7 @@ async fn batched_readings_keep_their_sample_times(backend: Backend) {
     assert!(report.sent_readings > 0, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
     // Full batches of five, plus at most one partial batch per car at the end.
-    assert!(
-        report.requests <= report.sent_readings / 5 + 3,
-        "{report:?}"
-    );
+    assert!(report.requests <= report.sent_readings / 5 + 3, "{report:?}");
     assert_the_server_holds_what_was_sent(&app, &report).await;
 
     // The device timestamps survive batching: 20 readings per second are 50 ms apart.
@@ -137,10 +122,7 @@ async fn refusals_and_an_absent_server_are_counted_not_fatal() {
     assert_eq!(report.sent_readings, 0, "{report:?}");
     assert!(report.errors > 0, "{report:?}");
     assert_eq!(report.errors, report.requests, "{report:?}");
-    assert!(
-        report.max_us > 0,
-        "refusals still have a latency: {report:?}"
-    );
+    assert!(report.max_us > 0, "refusals still have a latency: {report:?}");
 
     // Nobody listens: no answers, so no latencies either.
     let report = simulate(short(format!("http://127.0.0.1:{}", free_port()))).await;

@@ -50,18 +50,9 @@ fn value() -> impl Strategy<Value = f64> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let write = (
-        0..SIGNALS.len(),
-        0u8..16,
-        value(),
-        prop::bool::weighted(0.3),
-    )
-        .prop_map(|(signal, second, value, ends_batch)| Write {
-            signal,
-            second,
-            value,
-            ends_batch,
-        });
+    let write = (0..SIGNALS.len(), 0u8..16, value(), prop::bool::weighted(0.3)).prop_map(
+        |(signal, second, value, ends_batch)| Write { signal, second, value, ends_batch },
+    );
     (1usize..=12, prop::collection::vec(write, 1..48))
         .prop_map(|(window, writes)| Case { window, writes })
 }
@@ -149,10 +140,7 @@ fn check(
     vehicle: &VehicleId,
     case: &Case,
 ) -> Result<(), TestCaseError> {
-    let limits = StoreLimits {
-        window: case.window,
-        retention: Duration::from_secs(7 * 24 * 3600),
-    };
+    let limits = StoreLimits { window: case.window, retention: Duration::from_secs(7 * 24 * 3600) };
     let expected = sorted_windows(case);
     let names: Vec<SignalName> = (0..SIGNALS.len()).map(signal).collect();
     let history = runtime.block_on(async {
@@ -172,11 +160,7 @@ fn check(
         (first, resent)
     });
     let (history, resent) = history;
-    prop_assert_eq!(
-        &history,
-        &resent,
-        "a resent batch changed the stored history"
-    );
+    prop_assert_eq!(&history, &resent, "a resent batch changed the stored history");
     let history = history.expect("the vehicle was just heard from");
 
     let kept: BTreeSet<&SignalName> = history.signals.keys().collect();

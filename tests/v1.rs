@@ -29,8 +29,7 @@ fn now_millis() -> i64 {
 }
 
 async fn post_readings(app: &TestApp, vehicle: &str, body: &Value) -> Answer {
-    app.post_json(&format!("/v1/vehicles/{vehicle}/readings"), body)
-        .await
+    app.post_json(&format!("/v1/vehicles/{vehicle}/readings"), body).await
 }
 
 /// Posts readings that must be accepted; returns how many values were.
@@ -50,9 +49,7 @@ async fn vehicle(app: &TestApp, vehicle: &str) -> Value {
 
 /// `GET /v1/vehicles/{vehicle}/signals/{signal}`, which must answer 200.
 async fn signal(app: &TestApp, vehicle: &str, signal: &str) -> Value {
-    let answer = app
-        .get(&format!("/v1/vehicles/{vehicle}/signals/{signal}"))
-        .await;
+    let answer = app.get(&format!("/v1/vehicles/{vehicle}/signals/{signal}")).await;
     assert_eq!(answer.status, 200, "{vehicle}/{signal}: {}", answer.text);
     answer.json()
 }
@@ -63,19 +60,12 @@ async fn window(app: &TestApp, vehicle: &str, name: &str) -> Vec<(String, f64)> 
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| {
-            (
-                r["timestamp"].as_str().unwrap().to_owned(),
-                r["value"].as_f64().unwrap(),
-            )
-        })
+        .map(|r| (r["timestamp"].as_str().unwrap().to_owned(), r["value"].as_f64().unwrap()))
         .collect()
 }
 
 async fn assert_never_seen(app: &TestApp, vehicle: &str) {
-    app.get(&format!("/v1/vehicles/{vehicle}"))
-        .await
-        .assert_problem(404, "has sent no readings");
+    app.get(&format!("/v1/vehicles/{vehicle}")).await.assert_problem(404, "has sent no readings");
 }
 
 async fn collect_for(app: &TestApp, query: &str) -> Value {
@@ -120,18 +110,15 @@ async fn a_batch_with_one_bad_reading_names_it_and_stores_nothing(backend: Backe
         {"timestamp": at(2), "engine_rpm": 20_000},
         {"timestamp": at(3), "engine_rpm": 1000},
     ]);
-    let problem = post_readings(&app, "car-1", &body)
-        .await
-        .assert_problem(422, "/2/engine_rpm");
+    let problem = post_readings(&app, "car-1", &body).await.assert_problem(422, "/2/engine_rpm");
     assert_eq!(problem["errors"][0]["pointer"], "/2/engine_rpm");
     assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{problem}");
     assert_never_seen(&app, "car-1").await;
 
     // Not an object in the middle of a batch is named by index alone.
     let body = json!([{"engine_rpm": 800}, 5]);
-    let problem = post_readings(&app, "car-1", &body)
-        .await
-        .assert_problem(422, "must be a JSON object");
+    let problem =
+        post_readings(&app, "car-1", &body).await.assert_problem(422, "must be a JSON object");
     assert_eq!(problem["errors"][0]["pointer"], "/1");
     assert_never_seen(&app, "car-1").await;
 }
@@ -140,12 +127,8 @@ async fn batches_hold_1_to_1000_readings(backend: Backend) {
     let app = spawn_app(backend).await;
     let item = json!({"engine_rpm": 800});
     let too_many = Value::Array(vec![item.clone(); 1001]);
-    post_readings(&app, "car-1", &too_many)
-        .await
-        .assert_problem(422, "at most 1000");
-    post_readings(&app, "car-1", &json!([]))
-        .await
-        .assert_problem(422, "empty");
+    post_readings(&app, "car-1", &too_many).await.assert_problem(422, "at most 1000");
+    post_readings(&app, "car-1", &json!([])).await.assert_problem(422, "empty");
     assert_never_seen(&app, "car-1").await;
 
     // The limit itself is fine; readings without timestamps get distinct stamps.
@@ -157,9 +140,7 @@ async fn batches_hold_1_to_1000_readings(backend: Backend) {
 async fn timestamps_more_than_five_minutes_ahead_are_rejected(backend: Backend) {
     let app = spawn_app(backend).await;
     let six_minutes_ahead = now_millis() + 6 * 60 * 1000;
-    let tomorrow = Timestamp::from_millis(now_millis() + 24 * 3600 * 1000)
-        .unwrap()
-        .to_rfc3339();
+    let tomorrow = Timestamp::from_millis(now_millis() + 24 * 3600 * 1000).unwrap().to_rfc3339();
     for timestamp in [json!(six_minutes_ahead), json!(tomorrow)] {
         let body = json!({"timestamp": timestamp, "engine_rpm": 800});
         let problem = post_readings(&app, "car-1", &body)
@@ -171,9 +152,7 @@ async fn timestamps_more_than_five_minutes_ahead_are_rejected(backend: Backend) 
         {"timestamp": at(0), "engine_rpm": 800},
         {"timestamp": six_minutes_ahead, "engine_rpm": 900},
     ]);
-    let problem = post_readings(&app, "car-1", &batch)
-        .await
-        .assert_problem(422, "5 minutes ahead");
+    let problem = post_readings(&app, "car-1", &batch).await.assert_problem(422, "5 minutes ahead");
     assert_eq!(problem["errors"][0]["pointer"], "/1/timestamp");
     assert_never_seen(&app, "car-1").await;
 
@@ -181,31 +160,17 @@ async fn timestamps_more_than_five_minutes_ahead_are_rejected(backend: Backend) 
     let four_minutes_ahead = now_millis() + 4 * 60 * 1000;
     let body = json!({"timestamp": four_minutes_ahead, "engine_rpm": 1000});
     assert_eq!(accept(&app, "car-1", &body).await, 1);
-    let expected = Timestamp::from_millis(four_minutes_ahead)
-        .unwrap()
-        .to_rfc3339();
-    assert_eq!(
-        signal(&app, "car-1", "engine_rpm").await["updated_at"],
-        expected
-    );
+    let expected = Timestamp::from_millis(four_minutes_ahead).unwrap().to_rfc3339();
+    assert_eq!(signal(&app, "car-1", "engine_rpm").await["updated_at"], expected);
 }
 
 async fn rfc3339_and_epoch_millisecond_timestamps_name_the_same_instant(backend: Backend) {
     let app = spawn_app(backend).await;
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": BASE_MILLIS, "engine_rpm": 1000}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"timestamp": BASE_MILLIS, "engine_rpm": 1000})).await;
     assert_eq!(window(&app, "car-1", "engine_rpm").await, [(at(0), 1000.0)]);
     // The same instant as RFC 3339 (with an offset) replaces it rather than adding one.
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": "2025-06-01T14:00:00+02:00", "engine_rpm": 2000}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"timestamp": "2025-06-01T14:00:00+02:00", "engine_rpm": 2000}))
+        .await;
     assert_eq!(window(&app, "car-1", "engine_rpm").await, [(at(0), 2000.0)]);
     // Milliseconds survive in both forms.
     accept(
@@ -228,9 +193,7 @@ async fn rfc3339_and_epoch_millisecond_timestamps_name_the_same_instant(backend:
     // Neither form accepts garbage.
     for timestamp in [json!("noon"), json!(1.5), json!(-1), json!(true)] {
         let body = json!({"timestamp": timestamp, "engine_rpm": 800});
-        let problem = post_readings(&app, "car-2", &body)
-            .await
-            .assert_problem(422, "/timestamp");
+        let problem = post_readings(&app, "car-2", &body).await.assert_problem(422, "/timestamp");
         assert_eq!(problem["errors"][0]["pointer"], "/timestamp", "{timestamp}");
     }
     assert_never_seen(&app, "car-2").await;
@@ -254,9 +217,7 @@ async fn vss_paths_are_accepted_as_signal_names(backend: Backend) {
 
     // A signal given by name and by path in one reading is ambiguous.
     let twice = json!({"engine_rpm": 1000, "Vehicle.Powertrain.CombustionEngine.Speed": 1100});
-    post_readings(&app, "car-2", &twice)
-        .await
-        .assert_problem(422, "given twice");
+    post_readings(&app, "car-2", &twice).await.assert_problem(422, "given twice");
     assert_never_seen(&app, "car-2").await;
 }
 
@@ -268,8 +229,7 @@ async fn invalid_vehicle_ids_in_the_path_are_refused_and_nothing_is_stored(backe
         for answer in [
             post_readings(&app, id, &body).await,
             app.get(&format!("/v1/vehicles/{id}")).await,
-            app.get(&format!("/v1/vehicles/{id}/signals/engine_rpm"))
-                .await,
+            app.get(&format!("/v1/vehicles/{id}/signals/engine_rpm")).await,
         ] {
             let problem = answer.assert_problem(422, "not a valid vehicle id");
             assert_eq!(problem["errors"][0]["parameter"], "vehicle_id", "{id}");
@@ -299,9 +259,7 @@ async fn invalid_vehicle_ids_in_the_path_are_refused_and_nothing_is_stored(backe
 async fn a_reading_object_may_not_name_a_vehicle(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = json!({"vehicle_id": "car-2", "engine_rpm": 800});
-    let problem = post_readings(&app, "car-1", &body)
-        .await
-        .assert_problem(422, "/vehicle_id");
+    let problem = post_readings(&app, "car-1", &body).await.assert_problem(422, "/vehicle_id");
     assert_eq!(problem["errors"][0]["pointer"], "/vehicle_id");
     assert_never_seen(&app, "car-1").await;
     assert_never_seen(&app, "car-2").await;
@@ -312,26 +270,13 @@ async fn a_reading_object_may_not_name_a_vehicle(backend: Backend) {
 
 async fn a_late_old_reading_does_not_become_current(backend: Backend) {
     let app = spawn_app(backend).await;
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": at(10), "engine_temperature": 90}),
-    )
-    .await;
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": at(5), "engine_temperature": 40}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"timestamp": at(10), "engine_temperature": 90})).await;
+    accept(&app, "car-1", &json!({"timestamp": at(5), "engine_temperature": 40})).await;
     let summary = signal(&app, "car-1", "engine_temperature").await;
     assert_eq!(summary["current"], 90.0);
     assert_eq!(summary["updated_at"], at(10));
     assert_eq!(summary["average"], 65.0);
-    assert_eq!(
-        window(&app, "car-1", "engine_temperature").await,
-        [(at(10), 90.0), (at(5), 40.0)]
-    );
+    assert_eq!(window(&app, "car-1", "engine_temperature").await, [(at(10), 90.0), (at(5), 40.0)]);
 
     // Within one batch, too: arrival order does not matter, timestamps do.
     accept(
@@ -352,17 +297,11 @@ async fn a_late_old_reading_does_not_become_current(backend: Backend) {
 
 async fn a_late_reading_older_than_the_whole_window_changes_no_aggregate(backend: Backend) {
     let app = spawn_app(backend).await;
-    let batch: Vec<Value> = (10..20)
-        .map(|s| json!({"timestamp": at(s), "engine_rpm": f64::from(s) * 100.0}))
-        .collect();
+    let batch: Vec<Value> =
+        (10..20).map(|s| json!({"timestamp": at(s), "engine_rpm": f64::from(s) * 100.0})).collect();
     accept(&app, "car-1", &Value::Array(batch)).await;
     let before = window(&app, "car-1", "engine_rpm").await;
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": at(0), "engine_rpm": 16_000}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"timestamp": at(0), "engine_rpm": 16_000})).await;
     let summary = signal(&app, "car-1", "engine_rpm").await;
     assert_eq!(window(&app, "car-1", "engine_rpm").await, before);
     assert_eq!(summary["count"], 10);
@@ -391,12 +330,7 @@ async fn a_resent_batch_changes_nothing(backend: Backend) {
         assert_eq!(accept(&app, "car-1", &batch).await, 6);
     }
     // One reading resent alone, too.
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": at(2), "engine_rpm": 1200}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"timestamp": at(2), "engine_rpm": 1200})).await;
 
     assert_eq!(vehicle(&app, "car-1").await["signals"], signals_before);
     assert_eq!(signal(&app, "car-1", "engine_rpm").await, rpm_before);
@@ -414,17 +348,9 @@ async fn a_resend_with_a_new_value_for_the_same_timestamp_replaces_it(backend: B
         ]),
     )
     .await;
-    accept(
-        &app,
-        "car-1",
-        &json!({"timestamp": at(1), "engine_rpm": 850}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"timestamp": at(1), "engine_rpm": 850})).await;
     let summary = signal(&app, "car-1", "engine_rpm").await;
-    assert_eq!(
-        window(&app, "car-1", "engine_rpm").await,
-        [(at(2), 900.0), (at(1), 850.0)]
-    );
+    assert_eq!(window(&app, "car-1", "engine_rpm").await, [(at(2), 900.0), (at(1), 850.0)]);
     assert_eq!(summary["count"], 2);
     assert_eq!(summary["total"], 2);
     assert_eq!(summary["min"], 850.0);
@@ -440,10 +366,7 @@ async fn a_resend_with_a_new_value_for_the_same_timestamp_replaces_it(backend: B
         ]),
     )
     .await;
-    assert_eq!(
-        window(&app, "car-1", "engine_rpm").await,
-        [(at(2), 1100.0), (at(1), 850.0)]
-    );
+    assert_eq!(window(&app, "car-1", "engine_rpm").await, [(at(2), 1100.0), (at(1), 850.0)]);
     assert_eq!(signal(&app, "car-1", "engine_rpm").await["total"], 2);
 }
 
@@ -491,10 +414,7 @@ async fn a_vehicle_summary_has_every_aggregate_of_every_signal_with_data(backend
 
 async fn a_vehicle_that_never_sent_anything_is_a_404_problem(backend: Backend) {
     let app = spawn_app(backend).await;
-    let problem = app
-        .get("/v1/vehicles/ghost")
-        .await
-        .assert_problem(404, "has sent no readings");
+    let problem = app.get("/v1/vehicles/ghost").await.assert_problem(404, "has sent no readings");
     assert_eq!(problem["type"], "urn:tributary:problem:not-found");
     app.get("/v1/vehicles/ghost/signals/engine_rpm")
         .await
@@ -503,9 +423,8 @@ async fn a_vehicle_that_never_sent_anything_is_a_404_problem(backend: Backend) {
 
 async fn the_default_window_keeps_the_newest_ten_and_counts_them_all(backend: Backend) {
     let app = spawn_app(backend).await;
-    let batch: Vec<Value> = (1..=25)
-        .map(|s| json!({"timestamp": at(s), "engine_temperature": f64::from(s)}))
-        .collect();
+    let batch: Vec<Value> =
+        (1..=25).map(|s| json!({"timestamp": at(s), "engine_temperature": f64::from(s)})).collect();
     assert_eq!(accept(&app, "car-1", &Value::Array(batch)).await, 25);
     let summary = signal(&app, "car-1", "engine_temperature").await;
     assert_eq!(summary["count"], 10);
@@ -517,10 +436,7 @@ async fn the_default_window_keeps_the_newest_ten_and_counts_them_all(backend: Ba
     let expected: Vec<(String, f64)> = (16..=25).rev().map(|s| (at(s), f64::from(s))).collect();
     assert_eq!(window(&app, "car-1", "engine_temperature").await, expected);
     let in_summary = &vehicle(&app, "car-1").await["signals"]["engine_temperature"];
-    assert_eq!(
-        (&in_summary["count"], &in_summary["total"]),
-        (&json!(10), &json!(25))
-    );
+    assert_eq!((&in_summary["count"], &in_summary["total"]), (&json!(10), &json!(25)));
 }
 
 async fn a_signal_is_read_by_short_name_or_vss_path_newest_first(backend: Backend) {
@@ -582,19 +498,10 @@ async fn an_unknown_signal_is_a_404_problem_listing_the_known_ones(backend: Back
 
 async fn vehicles_are_isolated(backend: Backend) {
     let app = spawn_app(backend).await;
-    accept(
-        &app,
-        "car-a",
-        &json!({"timestamp": at(1), "engine_rpm": 1000, "vehicle_speed": 40}),
-    )
-    .await;
+    accept(&app, "car-a", &json!({"timestamp": at(1), "engine_rpm": 1000, "vehicle_speed": 40}))
+        .await;
     assert_never_seen(&app, "car-b").await;
-    accept(
-        &app,
-        "car-b",
-        &json!({"timestamp": at(1), "engine_rpm": 3000}),
-    )
-    .await;
+    accept(&app, "car-b", &json!({"timestamp": at(1), "engine_rpm": 3000})).await;
 
     let a = vehicle(&app, "car-a").await;
     let b = vehicle(&app, "car-b").await;
@@ -639,15 +546,11 @@ async fn record_takes_a_vehicle_a_timestamp_and_several_signals(backend: Backend
         "current_engine_rpm": 2000.0, "average_engine_rpm": 2000.0,
     });
     assert_eq!(collect_for(&app, "?vehicle_id=car-1").await, expected);
-    let posted = app
-        .post_json("/collect", &json!({"vehicle_id": "car-1"}))
-        .await;
+    let posted = app.post_json("/collect", &json!({"vehicle_id": "car-1"})).await;
     assert_eq!(posted.status, 200, "{}", posted.text);
     assert_eq!(posted.json(), expected);
     // Naming the vehicle in both places is fine when they agree.
-    let both = app
-        .post_json("/collect?vehicle_id=car-1", &json!({"vehicle_id": "car-1"}))
-        .await;
+    let both = app.post_json("/collect?vehicle_id=car-1", &json!({"vehicle_id": "car-1"})).await;
     assert_eq!(both.json(), expected);
 
     // The same readings through v1, with the device's timestamp.
@@ -663,8 +566,7 @@ async fn record_takes_a_vehicle_a_timestamp_and_several_signals(backend: Backend
 
 async fn collect_always_answers_engine_temperature_even_without_data(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.post_record(&json!({"vehicle_id": "car-2", "vehicle_speed": 30}))
-        .await;
+    app.post_record(&json!({"vehicle_id": "car-2", "vehicle_speed": 30})).await;
     let expected = json!({
         "current_engine_temperature": null, "average_engine_temperature": null,
         "current_vehicle_speed": 30.0, "average_vehicle_speed": 30.0,
@@ -683,10 +585,8 @@ async fn collect_refuses_a_query_and_body_that_name_different_vehicles(backend: 
         .await
         .assert_problem(422, "name one");
     assert_eq!(problem["errors"][0]["pointer"], "/vehicle_id");
-    let problem = app
-        .get("/collect?vehicle_id=a%20b")
-        .await
-        .assert_problem(422, "not a valid vehicle id");
+    let problem =
+        app.get("/collect?vehicle_id=a%20b").await.assert_problem(422, "not a valid vehicle id");
     assert_eq!(problem["errors"][0]["parameter"], "vehicle_id");
 }
 
@@ -702,12 +602,7 @@ async fn collect_ignores_other_query_parameters_such_as_cache_busters(backend: B
 
 async fn the_default_vehicle_is_the_one_the_seed_speaks_for(backend: Backend) {
     let app = spawn_app(backend).await;
-    accept(
-        &app,
-        "default",
-        &json!({"timestamp": at(1), "engine_temperature": 77}),
-    )
-    .await;
+    accept(&app, "default", &json!({"timestamp": at(1), "engine_temperature": 77})).await;
     assert_eq!(
         app.collect().await,
         json!({"current_engine_temperature": 77.0, "average_engine_temperature": 77.0})
@@ -716,10 +611,7 @@ async fn the_default_vehicle_is_the_one_the_seed_speaks_for(backend: Backend) {
     let summary = signal(&app, "default", "engine_temperature").await;
     assert_eq!(summary["current"], 79.0, "the server's stamp is newer");
     assert_eq!(summary["average"], 78.0);
-    assert_eq!(
-        collect_for(&app, "?vehicle_id=default").await,
-        app.collect().await
-    );
+    assert_eq!(collect_for(&app, "?vehicle_id=default").await, app.collect().await);
 }
 
 // ---------------------------------------------------------------------------
@@ -734,20 +626,8 @@ const BUILTIN_SIGNALS: [(&str, &str, f64, f64, &str); 4] = [
         "Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature",
     ),
     ("vehicle_speed", "km/h", 0.0, 500.0, "Vehicle.Speed"),
-    (
-        "engine_rpm",
-        "rpm",
-        0.0,
-        16_383.75,
-        "Vehicle.Powertrain.CombustionEngine.Speed",
-    ),
-    (
-        "cabin_temperature",
-        "celsius",
-        -40.0,
-        100.0,
-        "Vehicle.Cabin.HVAC.AmbientAirTemperature",
-    ),
+    ("engine_rpm", "rpm", 0.0, 16_383.75, "Vehicle.Powertrain.CombustionEngine.Speed"),
+    ("cabin_temperature", "celsius", -40.0, 100.0, "Vehicle.Cabin.HVAC.AmbientAirTemperature"),
 ];
 
 fn assert_signal_info(
@@ -793,13 +673,7 @@ async fn a_catalog_file_adds_a_signal_that_every_endpoint_accepts(backend: Backe
     }
     assert_signal_info(
         &signals[4],
-        (
-            "battery_voltage",
-            "V",
-            0.0,
-            60.0,
-            "Vehicle.LowVoltageBattery.CurrentVoltage",
-        ),
+        ("battery_voltage", "V", 0.0, 60.0, "Vehicle.LowVoltageBattery.CurrentVoltage"),
     );
 
     let answer = app.post_record(&json!({"battery_voltage": 12.6})).await;
@@ -816,10 +690,7 @@ async fn a_catalog_file_adds_a_signal_that_every_endpoint_accepts(backend: Backe
     let summary = signal(&app, "car-1", "battery_voltage").await;
     assert_eq!(summary["current"], 13.1);
     assert_eq!(summary["unit"], "V");
-    assert_eq!(
-        signal(&app, "car-1", "Vehicle.LowVoltageBattery.CurrentVoltage").await,
-        summary
-    );
+    assert_eq!(signal(&app, "car-1", "Vehicle.LowVoltageBattery.CurrentVoltage").await, summary);
     // Its range is enforced like a built-in's.
     post_readings(&app, "car-1", &json!({"battery_voltage": 61}))
         .await
@@ -836,10 +707,8 @@ fn keys(app: &mut TestApp) -> Vec<String> {
     // `*<n>` then `$<len>` / `<key>` pairs.
     let mut lines = reply.split("\r\n");
     let count: usize = lines.next().unwrap()[1..].parse().unwrap();
-    let keys: Vec<String> = lines
-        .filter(|l| !l.is_empty() && !l.starts_with('$'))
-        .map(str::to_owned)
-        .collect();
+    let keys: Vec<String> =
+        lines.filter(|l| !l.is_empty() && !l.starts_with('$')).map(str::to_owned).collect();
     assert_eq!(keys.len(), count, "{reply:?}");
     keys
 }
@@ -858,12 +727,7 @@ async fn on_redis_every_key_of_a_vehicle_expires_within_the_retention_period() {
         s.retention = Duration::from_secs(3600);
     })
     .await;
-    accept(
-        &app,
-        "car-1",
-        &json!({"engine_rpm": 800, "vehicle_speed": 10}),
-    )
-    .await;
+    accept(&app, "car-1", &json!({"engine_rpm": 800, "vehicle_speed": 10})).await;
     let expected = [
         "tributary:{car-1}:meta",
         "tributary:{car-1}:signal:engine_rpm",
@@ -890,19 +754,13 @@ async fn on_redis_any_reading_keeps_all_of_the_vehicles_signals_alive() {
     assert_eq!(app.redis().command(&["EXPIRE", rpm, "5"]), ":1\r\n");
     accept(&app, "car-1", &json!({"vehicle_speed": 10})).await;
     let ttl = ttl(&mut app, rpm);
-    assert!(
-        ttl > 3000,
-        "the rpm window's expiry was not refreshed: TTL {ttl}"
-    );
+    assert!(ttl > 3000, "the rpm window's expiry was not refreshed: TTL {ttl}");
 }
 
 async fn a_vehicle_silent_for_the_retention_period_is_forgotten(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.retention = Duration::from_secs(2)).await;
     accept(&app, "car-1", &json!({"engine_rpm": 800})).await;
-    assert_eq!(
-        vehicle(&app, "car-1").await["signals"]["engine_rpm"]["total"],
-        1
-    );
+    assert_eq!(vehicle(&app, "car-1").await["signals"]["engine_rpm"]["total"], 1);
     eventually(Duration::from_secs(10), "car-1 to be forgotten", || async {
         (app.get("/v1/vehicles/car-1").await.status == 404).then_some(())
     })
@@ -916,10 +774,8 @@ async fn a_vehicle_silent_for_the_retention_period_is_forgotten(backend: Backend
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_store_forgets_vehicles_last_seen_before_the_cutoff_and_keeps_the_others() {
-    let store = MemoryStore::new(StoreLimits {
-        window: 10,
-        retention: Duration::from_secs(7 * 24 * 3600),
-    });
+    let store =
+        MemoryStore::new(StoreLimits { window: 10, retention: Duration::from_secs(7 * 24 * 3600) });
     let now = Timestamp::from_millis(now_millis()).unwrap();
     let hour = 3_600_000_000;
     let cutoff = now.plus_micros(-hour);
@@ -933,15 +789,10 @@ async fn the_memory_store_forgets_vehicles_last_seen_before_the_cutoff_and_keeps
     let silent = VehicleId::try_from("silent").unwrap();
     let at_cutoff = VehicleId::try_from("at-cutoff").unwrap();
     let active = VehicleId::try_from("active").unwrap();
-    for (vehicle, received_at) in [
-        (&silent, now.plus_micros(-2 * hour)),
-        (&at_cutoff, cutoff),
-        (&active, now),
-    ] {
-        store
-            .record(vehicle, std::slice::from_ref(&reading), received_at)
-            .await
-            .unwrap();
+    for (vehicle, received_at) in
+        [(&silent, now.plus_micros(-2 * hour)), (&at_cutoff, cutoff), (&active, now)]
+    {
+        store.record(vehicle, std::slice::from_ref(&reading), received_at).await.unwrap();
     }
     // The device timestamp is old for all three: only the receive time counts.
     assert_eq!(store.forget_silent_since(cutoff), 1);

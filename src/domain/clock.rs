@@ -20,9 +20,7 @@ impl Timestamp {
     const MAX_MICROS: i64 = 253_402_300_799_999_999;
 
     pub fn from_micros(micros: i64) -> Option<Self> {
-        (0..=Self::MAX_MICROS)
-            .contains(&micros)
-            .then_some(Self(micros))
+        (0..=Self::MAX_MICROS).contains(&micros).then_some(Self(micros))
     }
 
     pub fn from_millis(millis: i64) -> Option<Self> {
@@ -90,9 +88,7 @@ impl Clock {
         let now = self.now().0;
         let previous = self
             .last_issued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-                Some(now.max(last + 1))
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| Some(now.max(last + 1)))
             .unwrap_or_else(|last| last);
         Timestamp(now.max(previous + 1))
     }
@@ -118,10 +114,7 @@ mod tests {
                 std::thread::spawn(move || (0..5_000).map(|_| clock.stamp()).collect::<Vec<_>>())
             })
             .collect();
-        let mut all: Vec<_> = handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
+        let mut all: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
         let n = all.len();
         all.sort();
         all.dedup();
@@ -143,9 +136,6 @@ mod tests {
         assert_eq!(Timestamp::from_millis(i64::MAX), None);
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
         assert_eq!(Timestamp::parse_rfc3339("2026-11-27"), None);
-        assert_eq!(
-            Timestamp::from_millis(1_000).unwrap().as_micros(),
-            1_000_000
-        );
+        assert_eq!(Timestamp::from_millis(1_000).unwrap().as_micros(), 1_000_000);
     }
 }

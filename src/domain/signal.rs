@@ -67,10 +67,7 @@ impl SignalSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot read signal catalog {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("signal catalog {path} is not valid: {message}")]
     Invalid { path: String, message: String },
 }
@@ -146,26 +143,17 @@ impl Catalog {
             }
         }
         let names = signals.iter().map(|s| s.name.clone()).collect();
-        Self {
-            signals,
-            names,
-            by_name,
-        }
+        Self { signals, names, by_name }
     }
 
     /// The built-in signals plus those in a TOML file (see `signals.example.toml`).
     /// A file entry with a built-in name replaces the built-in definition.
     pub fn with_file(path: &Path) -> Result<Self, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CatalogError::Read { path: path.display().to_string(), source })?;
         Self::builtin()
             .extended_with_toml(&text)
-            .map_err(|message| CatalogError::Invalid {
-                path: path.display().to_string(),
-                message,
-            })
+            .map_err(|message| CatalogError::Invalid { path: path.display().to_string(), message })
     }
 
     fn extended_with_toml(self, text: &str) -> Result<Self, String> {
@@ -199,9 +187,7 @@ impl Catalog {
                 return Err(format!("signal name {name:?} is reserved"));
             }
             if !(entry.min.is_finite() && entry.max.is_finite() && entry.min <= entry.max) {
-                return Err(format!(
-                    "signal {name}: min and max must be finite with min <= max"
-                ));
+                return Err(format!("signal {name}: min and max must be finite with min <= max"));
             }
             let spec = SignalSpec {
                 name,
@@ -217,12 +203,8 @@ impl Catalog {
             }
         }
         let catalog = Self::from_specs(signals);
-        let names = catalog.signals.len()
-            + catalog
-                .signals
-                .iter()
-                .filter(|s| s.vss_path.is_some())
-                .count();
+        let names =
+            catalog.signals.len() + catalog.signals.iter().filter(|s| s.vss_path.is_some()).count();
         if catalog.by_name.len() != names {
             return Err("two signals share a name or VSS path".into());
         }
@@ -245,11 +227,7 @@ impl Catalog {
 
     /// The known short names, for error messages.
     pub fn describe_names(&self) -> String {
-        self.signals
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.signals.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -261,16 +239,10 @@ mod tests {
     fn builtin_signals_are_found_by_name_and_by_vss_path() {
         let catalog = Catalog::builtin();
         for (name, path) in [
-            (
-                "engine_temperature",
-                "Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature",
-            ),
+            ("engine_temperature", "Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature"),
             ("vehicle_speed", "Vehicle.Speed"),
             ("engine_rpm", "Vehicle.Powertrain.CombustionEngine.Speed"),
-            (
-                "cabin_temperature",
-                "Vehicle.Cabin.HVAC.AmbientAirTemperature",
-            ),
+            ("cabin_temperature", "Vehicle.Cabin.HVAC.AmbientAirTemperature"),
         ] {
             assert_eq!(catalog.get(name).unwrap().name.as_str(), name);
             assert_eq!(catalog.get(path).unwrap().name.as_str(), name);
@@ -287,20 +259,8 @@ mod tests {
 
     #[test]
     fn signal_names_are_restricted() {
-        for bad in [
-            "",
-            "Engine",
-            "1abc",
-            "a-b",
-            "a b",
-            "a:b",
-            "{x}",
-            &"a".repeat(65),
-        ] {
-            assert!(
-                SignalName::parse(bad).is_none(),
-                "{bad:?} should be refused"
-            );
+        for bad in ["", "Engine", "1abc", "a-b", "a b", "a:b", "{x}", &"a".repeat(65)] {
+            assert!(SignalName::parse(bad).is_none(), "{bad:?} should be refused");
         }
         assert!(SignalName::parse("battery_voltage_2").is_some());
     }
@@ -325,13 +285,7 @@ mod tests {
                 "#,
             )
             .unwrap();
-        assert_eq!(
-            catalog
-                .get("Vehicle.LowVoltageBattery.CurrentVoltage")
-                .unwrap()
-                .unit,
-            "V"
-        );
+        assert_eq!(catalog.get("Vehicle.LowVoltageBattery.CurrentVoltage").unwrap().unit, "V");
         assert_eq!(catalog.get("vehicle_speed").unwrap().max, 300.0);
         assert_eq!(catalog.signals().len(), 5);
     }
@@ -340,46 +294,25 @@ mod tests {
     fn the_example_catalog_file_loads() {
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/signals.example.toml"));
         let catalog = Catalog::with_file(path).unwrap();
-        assert_eq!(
-            catalog
-                .get("Vehicle.LowVoltageBattery.CurrentVoltage")
-                .unwrap()
-                .unit,
-            "V"
-        );
+        assert_eq!(catalog.get("Vehicle.LowVoltageBattery.CurrentVoltage").unwrap().unit, "V");
         assert!(catalog.get("fuel_level").is_some());
     }
 
     #[test]
     fn a_bad_toml_file_says_what_is_wrong() {
         let cases = [
-            (
-                "[[signal]]\nname = \"Bad Name\"\nunit = \"x\"\nmin = 0\nmax = 1",
-                "must be 1 to 64",
-            ),
-            (
-                "[[signal]]\nname = \"timestamp\"\nunit = \"x\"\nmin = 0\nmax = 1",
-                "reserved",
-            ),
-            (
-                "[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 2\nmax = 1",
-                "min <= max",
-            ),
+            ("[[signal]]\nname = \"Bad Name\"\nunit = \"x\"\nmin = 0\nmax = 1", "must be 1 to 64"),
+            ("[[signal]]\nname = \"timestamp\"\nunit = \"x\"\nmin = 0\nmax = 1", "reserved"),
+            ("[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 2\nmax = 1", "min <= max"),
             (
                 "[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 0\nmax = 1\nvss_path = \"Vehicle.Speed\"",
                 "share",
             ),
-            (
-                "[[signal]]\nname = \"x\"\nunits = \"x\"\nmin = 0\nmax = 1",
-                "unknown field",
-            ),
+            ("[[signal]]\nname = \"x\"\nunits = \"x\"\nmin = 0\nmax = 1", "unknown field"),
         ];
         for (text, expected) in cases {
             let err = Catalog::builtin().extended_with_toml(text).unwrap_err();
-            assert!(
-                err.contains(expected),
-                "{err:?} should mention {expected:?}"
-            );
+            assert!(err.contains(expected), "{err:?} should mention {expected:?}");
         }
     }
 }

@@ -32,14 +32,8 @@ impl TryFrom<&str> for VehicleId {
 
     fn try_from(id: &str) -> Result<Self, Self::Error> {
         let valid = (1..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if valid {
-            Ok(Self(id.to_owned()))
-        } else {
-            Err(VEHICLE_ID_RULE)
-        }
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if valid { Ok(Self(id.to_owned())) } else { Err(VEHICLE_ID_RULE) }
     }
 }
 
@@ -55,34 +49,15 @@ mod tests {
 
     #[test]
     fn accepts_vins_and_simple_names() {
-        for ok in [
-            "default",
-            "1HGCM82633A004352",
-            "fleet-7.car_12",
-            "a",
-            &"x".repeat(64),
-        ] {
+        for ok in ["default", "1HGCM82633A004352", "fleet-7.car_12", "a", &"x".repeat(64)] {
             assert_eq!(VehicleId::try_from(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn rejects_ids_that_could_break_keys() {
-        for bad in [
-            "",
-            "a b",
-            "a:b",
-            "{a}",
-            "a*",
-            "ü",
-            "a\nb",
-            "a/b",
-            &"x".repeat(65),
-        ] {
-            assert!(
-                VehicleId::try_from(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+        for bad in ["", "a b", "a:b", "{a}", "a*", "ü", "a\nb", "a/b", &"x".repeat(65)] {
+            assert!(VehicleId::try_from(bad).is_err(), "{bad:?} should be refused");
         }
     }
 }

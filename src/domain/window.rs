@@ -88,11 +88,7 @@ impl Window {
     }
 
     pub fn newest_first(&self) -> Vec<Sample> {
-        self.samples
-            .iter()
-            .rev()
-            .map(|(&at, &value)| Sample { at, value })
-            .collect()
+        self.samples.iter().rev().map(|(&at, &value)| Sample { at, value }).collect()
     }
 }
 
@@ -104,37 +100,10 @@ mod tests {
     fn a_sample_older_than_a_full_window_is_superseded() {
         let mut window = Window::default();
         for t in [5, 6] {
-            assert_eq!(
-                window.insert(
-                    Sample {
-                        at: at(t),
-                        value: 1.0
-                    },
-                    2
-                ),
-                Inserted::New
-            );
+            assert_eq!(window.insert(Sample { at: at(t), value: 1.0 }, 2), Inserted::New);
         }
-        assert_eq!(
-            window.insert(
-                Sample {
-                    at: at(4),
-                    value: 1.0
-                },
-                2
-            ),
-            Inserted::Superseded
-        );
-        assert_eq!(
-            window.insert(
-                Sample {
-                    at: at(7),
-                    value: 1.0
-                },
-                2
-            ),
-            Inserted::New
-        );
+        assert_eq!(window.insert(Sample { at: at(4), value: 1.0 }, 2), Inserted::Superseded);
+        assert_eq!(window.insert(Sample { at: at(7), value: 1.0 }, 2), Inserted::New);
         window.trim(2);
         let kept: Vec<_> = window.newest_first().iter().map(|s| s.at).collect();
         assert_eq!(kept, [at(7), at(6)]);
@@ -152,18 +121,9 @@ mod tests {
     #[test]
     fn aggregate_takes_current_from_the_newest() {
         let samples = [
-            Sample {
-                at: at(3),
-                value: 90.0,
-            },
-            Sample {
-                at: at(2),
-                value: 80.0,
-            },
-            Sample {
-                at: at(1),
-                value: 100.0,
-            },
+            Sample { at: at(3), value: 90.0 },
+            Sample { at: at(2), value: 80.0 },
+            Sample { at: at(1), value: 100.0 },
         ];
         let agg = Aggregate::of(&samples).unwrap();
         assert_eq!(agg.current, 90.0);
@@ -176,10 +136,7 @@ mod tests {
     fn window_keeps_the_newest_by_timestamp_not_by_arrival() {
         let mut window = Window::default();
         for t in [5, 1, 9, 3, 7, 2] {
-            let sample = Sample {
-                at: at(t),
-                value: t as f64,
-            };
+            let sample = Sample { at: at(t), value: t as f64 };
             window.insert(sample, 3);
             window.trim(3);
         }
@@ -190,22 +147,10 @@ mod tests {
     #[test]
     fn a_resent_sample_replaces_instead_of_duplicating() {
         let mut window = Window::default();
-        let first = Sample {
-            at: at(1),
-            value: 1.0,
-        };
-        let resent = Sample {
-            at: at(1),
-            value: 2.0,
-        };
+        let first = Sample { at: at(1), value: 1.0 };
+        let resent = Sample { at: at(1), value: 2.0 };
         assert_eq!(window.insert(first, 10), Inserted::New);
         assert_eq!(window.insert(resent, 10), Inserted::Replaced);
-        assert_eq!(
-            window.newest_first(),
-            [Sample {
-                at: at(1),
-                value: 2.0
-            }]
-        );
+        assert_eq!(window.newest_first(), [Sample { at: at(1), value: 2.0 }]);
     }
 }

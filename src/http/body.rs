@@ -61,15 +61,13 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     let body: Body = req.into_body();
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(ApiError::BodyTooLarge {
-            limit: MAX_BODY_BYTES,
-        }),
-        Err(err) if is_timeout(err.as_ref()) => Err(ApiError::BodyTimeout {
-            timeout: state.body_timeout,
-        }),
-        Err(err) => Err(ApiError::MalformedBody(format!(
-            "could not read the request body: {err}"
-        ))),
+        Err(err) if err.is::<LengthLimitError>() => {
+            Err(ApiError::BodyTooLarge { limit: MAX_BODY_BYTES })
+        }
+        Err(err) if is_timeout(err.as_ref()) => {
+            Err(ApiError::BodyTimeout { timeout: state.body_timeout })
+        }
+        Err(err) => Err(ApiError::MalformedBody(format!("could not read the request body: {err}"))),
     }
 }
 
@@ -217,18 +215,12 @@ mod tests {
             (b"{\"a\": \"\xff\"}", "UTF-8"),
             (deep.as_bytes(), "deeper than 128"),
             (b"{\"a\": 1, \"a\": 2}", "the key \"a\" appears twice"),
-            (
-                b"[{\"b\": {\"c\": 1, \"c\": 1}}]",
-                "the key \"c\" appears twice",
-            ),
+            (b"[{\"b\": {\"c\": 1, \"c\": 1}}]", "the key \"c\" appears twice"),
             (b"engine_temperature=90", "looks like form data"),
         ];
         for (body, expected) in cases {
             let detail = detail(body);
-            assert!(
-                detail.contains(expected),
-                "{detail:?} should mention {expected:?}"
-            );
+            assert!(detail.contains(expected), "{detail:?} should mention {expected:?}");
         }
     }
 
@@ -237,12 +229,8 @@ mod tests {
         // serde_json's default float parser is only best-effort; the
         // `float_roundtrip` feature makes what a sensor sends what we store.
         let value = parse_json(b"[0.0012000000000000001, 0.1, 16383.75]", READING_EXAMPLE).unwrap();
-        let numbers: Vec<f64> = value
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let numbers: Vec<f64> =
+            value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(numbers, [12.0 * 1e-4, 0.1, 16_383.75]);
         assert_eq!(numbers[0].to_bits(), 0.0012000000000000001f64.to_bits());
     }

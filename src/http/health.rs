@@ -20,10 +20,7 @@ pub struct Status {
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 pub async fn healthz() -> Json<Status> {
-    Json(Status {
-        status: "ok",
-        store: None,
-    })
+    Json(Status { status: "ok", store: None })
 }
 
 /// The store answers; otherwise 503 with the reason.
@@ -39,10 +36,7 @@ pub async fn healthz() -> Json<Status> {
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(Status {
-            status: "ready",
-            store: Some(state.store.kind()),
-        })),
+        Ok(()) => Ok(Json(Status { status: "ready", store: Some(state.store.kind()) })),
         Err(err) => Err(ApiError::NotReady(format!(
             "the {} store is not reachable: {err}",
             state.store.kind()

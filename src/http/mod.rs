@@ -38,19 +38,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: DynStore, catalog: Catalog, body_timeout: Duration) -> Self {
-        Self {
-            store,
-            catalog: Arc::new(catalog),
-            clock: Arc::new(Clock::new()),
-            body_timeout,
-        }
+        Self { store, catalog: Arc::new(catalog), clock: Arc::new(Clock::new()), body_timeout }
     }
 
     pub fn parse_context(&self) -> wire::ParseContext<'_> {
-        wire::ParseContext {
-            catalog: &self.catalog,
-            clock: &self.clock,
-        }
+        wire::ParseContext { catalog: &self.catalog, clock: &self.clock }
     }
 }
 
@@ -64,10 +56,7 @@ pub fn router(state: AppState) -> Router {
         serde_json::to_vec_pretty(&document).expect("the OpenAPI document serializes"),
     );
     let serve_document = move || {
-        std::future::ready((
-            [(header::CONTENT_TYPE, "application/json")],
-            document.clone(),
-        ))
+        std::future::ready(([(header::CONTENT_TYPE, "application/json")], document.clone()))
     };
     routes
         .route("/openapi.json", get(serve_document))
@@ -86,9 +75,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed {
-        method: method.to_string(),
-    }
+    ApiError::MethodNotAllowed { method: method.to_string() }
 }
 
 /// One log line per request: method, matched route, status, latency. Bodies are

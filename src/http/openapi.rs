@@ -50,19 +50,16 @@ pub(super) fn complete(openapi: utoipa::openapi::OpenApi, catalog: &Catalog) -> 
         .and_then(Value::as_object_mut)
         .expect("the document has component schemas");
     for name in [v1::READING_OBJECT, seed::RECORD_BODY] {
-        let schema = schemas
-            .get_mut(name)
-            .unwrap_or_else(|| panic!("the {name} schema is documented"));
+        let schema =
+            schemas.get_mut(name).unwrap_or_else(|| panic!("the {name} schema is documented"));
         add_signals(schema, catalog);
     }
-    let collect = schemas
-        .get_mut(seed::COLLECT_RESPONSE)
-        .expect("the collect response is documented");
+    let collect =
+        schemas.get_mut(seed::COLLECT_RESPONSE).expect("the collect response is documented");
     add_collected_signals(collect, catalog);
     // `wire::parse_collect` refuses any field but `vehicle_id`.
-    schemas
-        .get_mut(seed::COLLECT_BODY)
-        .expect("the collect body is documented")["additionalProperties"] = json!(false);
+    schemas.get_mut(seed::COLLECT_BODY).expect("the collect body is documented")["additionalProperties"] =
+        json!(false);
     document
 }
 
@@ -93,9 +90,7 @@ impl PartialSchema for VehicleIdSchema {
             .pattern(Some(VEHICLE_ID_PATTERN))
             .min_length(Some(1))
             .max_length(Some(64))
-            .description(Some(
-                "1 to 64 characters of A-Z, a-z, 0-9, `-`, `_` and `.`; a VIN fits.",
-            ))
+            .description(Some("1 to 64 characters of A-Z, a-z, 0-9, `-`, `_` and `.`; a VIN fits."))
             .examples([json!("car-1")])
             .into()
     }
@@ -148,9 +143,7 @@ impl ToSchema for TimestampSchema {
 /// `wire::parse_reading_object` enforces: at least one signal, each by its name
 /// or its VSS path but not both, and no other fields.
 fn add_signals(schema: &mut Value, catalog: &Catalog) {
-    let object = schema
-        .as_object_mut()
-        .expect("a reading object's schema is an object");
+    let object = schema.as_object_mut().expect("a reading object's schema is an object");
     let mut properties = Map::new();
     let mut by_path = Map::new();
     let mut any_signal = Vec::new();
@@ -305,10 +298,7 @@ mod tests {
                 assert_eq!(property["maximum"], json!(spec.max), "{}", spec.name);
                 let path = spec.vss_path.as_deref().unwrap();
                 let pattern = format!("^{}$", escape_regex(path));
-                assert_eq!(
-                    schema["patternProperties"][&pattern]["maximum"],
-                    json!(spec.max)
-                );
+                assert_eq!(schema["patternProperties"][&pattern]["maximum"], json!(spec.max));
             }
             assert_eq!(schema["additionalProperties"], false);
         }

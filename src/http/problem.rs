@@ -27,20 +27,12 @@ pub struct FieldError {
 impl FieldError {
     /// A problem at `pointer` in the JSON body.
     pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            pointer: Some(pointer.into()),
-            parameter: None,
-            detail: detail.into(),
-        }
+        Self { pointer: Some(pointer.into()), parameter: None, detail: detail.into() }
     }
 
     /// A problem with a path or query parameter.
     pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            pointer: None,
-            parameter: Some(name.into()),
-            detail: detail.into(),
-        }
+        Self { pointer: None, parameter: Some(name.into()), detail: detail.into() }
     }
 }
 
@@ -52,10 +44,7 @@ pub enum ApiError {
     /// The body is JSON but not a valid request: wrong shape, unknown field,
     /// implausible value.
     #[error("{detail}")]
-    InvalidRequest {
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    InvalidRequest { detail: String, errors: Vec<FieldError> },
     #[error("Content-Encoding {0:?} is not accepted; send the JSON body uncompressed")]
     UnsupportedEncoding(String),
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -171,14 +160,11 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

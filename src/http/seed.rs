@@ -98,10 +98,7 @@ pub async fn record(
 ) -> Result<Json<RecordOk>, ApiError> {
     let request = wire::parse_record(&body, &state.parse_context())?;
     let vehicle = vehicle::named_or_default(request.vehicle);
-    state
-        .store
-        .record(&vehicle, &request.readings, state.clock.now())
-        .await?;
+    state.store.record(&vehicle, &request.readings, state.clock.now()).await?;
     Ok(Json(RecordOk { success: true }))
 }
 

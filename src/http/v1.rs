@@ -145,10 +145,7 @@ pub struct ReadingOut {
 
 impl From<&Sample> for ReadingOut {
     fn from(sample: &Sample) -> Self {
-        Self {
-            timestamp: sample.at,
-            value: sample.value,
-        }
+        Self { timestamp: sample.at, value: sample.value }
     }
 }
 
@@ -201,13 +198,8 @@ pub async fn post_readings(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Accepted>, ApiError> {
     let readings = wire::parse_batch(&body, &state.parse_context())?;
-    state
-        .store
-        .record(&vehicle, &readings, state.clock.now())
-        .await?;
-    Ok(Json(Accepted {
-        accepted: readings.len(),
-    }))
+    state.store.record(&vehicle, &readings, state.clock.now()).await?;
+    Ok(Json(Accepted { accepted: readings.len() }))
 }
 
 /// A vehicle's signals: current, average, min, max, count and total of each.
@@ -238,10 +230,7 @@ pub async fn get_vehicle(
         .iter()
         .filter_map(|spec| {
             let signal = history.signals.get(&spec.name)?;
-            Some((
-                spec.name.to_string(),
-                SignalSummary::new(spec, Some(signal)),
-            ))
+            Some((spec.name.to_string(), SignalSummary::new(spec, Some(signal))))
         })
         .collect();
     Ok(Json(VehicleSummary {

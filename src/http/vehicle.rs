@@ -20,15 +20,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PathVehicle {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|err| {
-                ApiError::invalid(vec![FieldError::parameter("vehicle_id", err.body_text())])
-            })?;
-        let id = params
-            .get("vehicle_id")
-            .map(String::as_str)
-            .unwrap_or_default();
+        let Path(params) =
+            Path::<HashMap<String, String>>::from_request_parts(parts, state).await.map_err(
+                |err| ApiError::invalid(vec![FieldError::parameter("vehicle_id", err.body_text())]),
+            )?;
+        let id = params.get("vehicle_id").map(String::as_str).unwrap_or_default();
         let vehicle = wire::parse_vehicle_param(id)?;
         Ok(Self(identified(vehicle)))
     }

@@ -163,18 +163,12 @@ fn parse_vehicle_field(
     errors: &mut Vec<FieldError>,
 ) -> Option<VehicleId> {
     let Some(id) = value.as_str() else {
-        errors.push(FieldError::new(
-            pointer,
-            format!("must be a string, not {}", describe(value)),
-        ));
+        errors.push(FieldError::new(pointer, format!("must be a string, not {}", describe(value))));
         return None;
     };
     VehicleId::try_from(id)
         .map_err(|rule| {
-            errors.push(FieldError::new(
-                pointer,
-                format!("{id:?} is not valid: {rule}"),
-            ))
+            errors.push(FieldError::new(pointer, format!("{id:?} is not valid: {rule}")))
         })
         .ok()
 }
@@ -201,10 +195,8 @@ fn parse_reading_object(
         }
         let pointer = pointer_to(prefix, key);
         let Some(spec) = ctx.catalog.get(key) else {
-            errors.push(FieldError::new(
-                pointer,
-                unknown_field(key, allow_vehicle_id, ctx.catalog),
-            ));
+            errors
+                .push(FieldError::new(pointer, unknown_field(key, allow_vehicle_id, ctx.catalog)));
             continue;
         };
         if values.iter().any(|(seen, _)| seen.name == spec.name) {
@@ -242,10 +234,7 @@ fn parse_reading_object(
     if values.is_empty() && errors.len() == errors_before {
         errors.push(FieldError::new(
             prefix,
-            format!(
-                "no signal values; send at least one of: {}",
-                ctx.catalog.describe_names()
-            ),
+            format!("no signal values; send at least one of: {}", ctx.catalog.describe_names()),
         ));
     }
     // Stamp only readings that will be stored, so rejected input costs no stamps.
@@ -255,12 +244,7 @@ fn parse_reading_object(
     };
     values
         .into_iter()
-        .map(|(spec, value)| Reading {
-            signal: spec.name.clone(),
-            at,
-            value,
-            stamped_by,
-        })
+        .map(|(spec, value)| Reading { signal: spec.name.clone(), at, value, stamped_by })
         .collect()
 }
 
@@ -300,10 +284,7 @@ fn parse_timestamp(
             // either way the reading would land decades in the past.
             errors.push(FieldError::new(
                 pointer,
-                format!(
-                    "{} is before 2000-01-01{hint}; check the device's clock",
-                    at.to_rfc3339()
-                ),
+                format!("{} is before 2000-01-01{hint}; check the device's clock", at.to_rfc3339()),
             ));
             None
         }
@@ -329,11 +310,8 @@ fn unknown_field(key: &str, allow_vehicle_id: bool, catalog: &Catalog) -> String
         .map(|c| (strsim::levenshtein(key, c), *c))
         .filter(|(distance, c)| *distance <= 3.max(c.len() / 4))
         .min();
-    let extra = if allow_vehicle_id {
-        ", plus `vehicle_id` and `timestamp`"
-    } else {
-        ", plus `timestamp`"
-    };
+    let extra =
+        if allow_vehicle_id { ", plus `vehicle_id` and `timestamp`" } else { ", plus `timestamp`" };
     let known = format!("known signals: {}{extra}", catalog.describe_names());
     match suggestion {
         Some((_, name)) => format!("unknown field; did you mean `{name}`? ({known})"),
@@ -378,41 +356,28 @@ mod tests {
     fn record(body: Value) -> Result<RecordRequest, Vec<FieldError>> {
         let catalog = Catalog::builtin();
         let clock = Clock::new();
-        parse_record(
-            &body,
-            &ParseContext {
-                catalog: &catalog,
-                clock: &clock,
-            },
-        )
-        .map_err(|err| match err {
-            ApiError::InvalidRequest { errors, .. } => errors,
-            other => panic!("unexpected {other:?}"),
+        parse_record(&body, &ParseContext { catalog: &catalog, clock: &clock }).map_err(|err| {
+            match err {
+                ApiError::InvalidRequest { errors, .. } => errors,
+                other => panic!("unexpected {other:?}"),
+            }
         })
     }
 
     fn batch(body: Value) -> Result<Vec<Reading>, Vec<FieldError>> {
         let catalog = Catalog::builtin();
         let clock = Clock::new();
-        parse_batch(
-            &body,
-            &ParseContext {
-                catalog: &catalog,
-                clock: &clock,
-            },
-        )
-        .map_err(|err| match err {
-            ApiError::InvalidRequest { errors, .. } => errors,
-            other => panic!("unexpected {other:?}"),
+        parse_batch(&body, &ParseContext { catalog: &catalog, clock: &clock }).map_err(|err| {
+            match err {
+                ApiError::InvalidRequest { errors, .. } => errors,
+                other => panic!("unexpected {other:?}"),
+            }
         })
     }
 
     #[test]
     fn the_seed_body_parses() {
-        for body in [
-            json!({"engine_temperature": 0.3}),
-            json!({"engine_temperature": 90}),
-        ] {
+        for body in [json!({"engine_temperature": 0.3}), json!({"engine_temperature": 90})] {
             let request = record(body).unwrap();
             assert_eq!(request.vehicle, None);
             assert_eq!(request.readings.len(), 1);
@@ -427,76 +392,28 @@ mod tests {
             (json!([1]), "", "not an array"),
             (json!("hot"), "", "not a string"),
             (json!({}), "", "no signal values"),
-            (
-                json!({"engine_temperature": null}),
-                "/engine_temperature",
-                "must be a number",
-            ),
-            (
-                json!({"engine_temperature": "NaN"}),
-                "/engine_temperature",
-                "not a string (\"NaN\")",
-            ),
-            (
-                json!({"engine_temperature": "90"}),
-                "/engine_temperature",
-                "must be a number",
-            ),
-            (
-                json!({"engine_temperature": true}),
-                "/engine_temperature",
-                "not a boolean",
-            ),
-            (
-                json!({"engine_temperature": [90]}),
-                "/engine_temperature",
-                "not an array",
-            ),
-            (
-                json!({"engine_temperature": {"v": 90}}),
-                "/engine_temperature",
-                "not an object",
-            ),
-            (
-                json!({"engine_temperature": 215.5}),
-                "/engine_temperature",
-                "-40 to 215 celsius",
-            ),
+            (json!({"engine_temperature": null}), "/engine_temperature", "must be a number"),
+            (json!({"engine_temperature": "NaN"}), "/engine_temperature", "not a string (\"NaN\")"),
+            (json!({"engine_temperature": "90"}), "/engine_temperature", "must be a number"),
+            (json!({"engine_temperature": true}), "/engine_temperature", "not a boolean"),
+            (json!({"engine_temperature": [90]}), "/engine_temperature", "not an array"),
+            (json!({"engine_temperature": {"v": 90}}), "/engine_temperature", "not an object"),
+            (json!({"engine_temperature": 215.5}), "/engine_temperature", "-40 to 215 celsius"),
             (
                 json!({"engine_temperature": -273}),
                 "/engine_temperature",
                 "outside the plausible range",
             ),
-            (
-                json!({"engine_temperature": 1e300}),
-                "/engine_temperature",
-                "outside",
-            ),
+            (json!({"engine_temperature": 1e300}), "/engine_temperature", "outside"),
             (
                 json!({"engine_temprature": 90}),
                 "/engine_temprature",
                 "did you mean `engine_temperature`",
             ),
-            (
-                json!({"engine_temperature": 90, "foo/bar": 1}),
-                "/foo~1bar",
-                "unknown field",
-            ),
-            (
-                json!({"engine_temperature": 90, "vehicle_id": "a b"}),
-                "/vehicle_id",
-                "not valid",
-            ),
-            (
-                json!({"engine_temperature": 90, "vehicle_id": 7}),
-                "/vehicle_id",
-                "must be a string",
-            ),
-            (
-                json!({"engine_temperature": 90, "timestamp": "noon"}),
-                "/timestamp",
-                "RFC 3339",
-            ),
+            (json!({"engine_temperature": 90, "foo/bar": 1}), "/foo~1bar", "unknown field"),
+            (json!({"engine_temperature": 90, "vehicle_id": "a b"}), "/vehicle_id", "not valid"),
+            (json!({"engine_temperature": 90, "vehicle_id": 7}), "/vehicle_id", "must be a string"),
+            (json!({"engine_temperature": 90, "timestamp": "noon"}), "/timestamp", "RFC 3339"),
             (
                 json!({"engine_temperature": 90, "timestamp": 1.5}),
                 "/timestamp",
@@ -517,21 +434,13 @@ mod tests {
                 "/timestamp",
                 "looks like microseconds",
             ),
-            (
-                json!({"engine_temperature": 90, "timestamp": 0}),
-                "/timestamp",
-                "before 2000-01-01",
-            ),
+            (json!({"engine_temperature": 90, "timestamp": 0}), "/timestamp", "before 2000-01-01"),
             (
                 json!({"engine_temperature": 90, "timestamp": "1999-12-31T23:59:59Z"}),
                 "/timestamp",
                 "before 2000-01-01",
             ),
-            (
-                json!({"engine_temperature": 1e300}),
-                "/engine_temperature",
-                "1e300 is outside",
-            ),
+            (json!({"engine_temperature": 1e300}), "/engine_temperature", "1e300 is outside"),
             (
                 json!({"engine_temperature": 90, "Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature": 91}),
                 "",
@@ -591,14 +500,9 @@ mod tests {
     #[test]
     fn batches_are_limited_to_1000() {
         let item = json!({"engine_rpm": 800});
-        assert_eq!(
-            batch(Value::Array(vec![item.clone(); 1000])).unwrap().len(),
-            1000
-        );
+        assert_eq!(batch(Value::Array(vec![item.clone(); 1000])).unwrap().len(), 1000);
         assert!(
-            batch(Value::Array(vec![item; 1001])).unwrap_err()[0]
-                .detail
-                .contains("at most 1000")
+            batch(Value::Array(vec![item; 1001])).unwrap_err()[0].detail.contains("at most 1000")
         );
         assert!(batch(json!([])).unwrap_err()[0].detail.contains("empty"));
     }
@@ -618,10 +522,7 @@ mod tests {
         assert_eq!(parse_collect(None).unwrap(), None);
         assert_eq!(parse_collect(Some(&json!({}))).unwrap(), None);
         assert_eq!(
-            parse_collect(Some(&json!({"vehicle_id": "car-1"})))
-                .unwrap()
-                .unwrap()
-                .as_str(),
+            parse_collect(Some(&json!({"vehicle_id": "car-1"}))).unwrap().unwrap().as_str(),
             "car-1"
         );
         assert!(parse_collect(Some(&json!({"vehicle": "car-1"}))).is_err());

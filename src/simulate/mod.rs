@@ -260,10 +260,7 @@ impl Car {
             let values = self.model.step((tick - previous).as_secs_f64());
             previous = tick;
             let offset = i64::try_from((tick - shared.start).as_millis()).unwrap_or(i64::MAX);
-            buffer.push(Sample {
-                timestamp: shared.start_millis.saturating_add(offset),
-                values,
-            });
+            buffer.push(Sample { timestamp: shared.start_millis.saturating_add(offset), values });
             if buffer.len() >= shared.batch {
                 shared.post(&self.url, &buffer).await;
                 buffer.clear();
@@ -352,9 +349,7 @@ impl Stats {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
         // The counters stay meaningful even if a car panicked mid-update.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Counts one request; returns the error message if it is the first error.
@@ -371,9 +366,7 @@ impl Stats {
             Outcome::Failed(message) => (None, Some(message)),
         };
         if let Some(latency) = latency {
-            let micros = u64::try_from(latency.as_micros())
-                .unwrap_or(u64::MAX)
-                .max(1);
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
             tally.latency.saturating_record(micros);
             tally.recent_latency.saturating_record(micros);
         }
@@ -393,11 +386,7 @@ impl Stats {
             seconds(elapsed),
             tally.sent,
             tally.errors,
-            latencies(
-                recent.value_at_quantile(0.5),
-                recent.value_at_quantile(0.99),
-                recent.max()
-            ),
+            latencies(recent.value_at_quantile(0.5), recent.value_at_quantile(0.99), recent.max()),
         );
         tally.recent_latency.reset();
         tally.recent_sent = 0;
@@ -434,11 +423,7 @@ fn start_line(settings: &SimulateSettings, server: &str, cars: &[Car], seed: u64
 }
 
 fn per_second(count: u64, over: Duration) -> f64 {
-    if over.is_zero() {
-        0.0
-    } else {
-        count as f64 / over.as_secs_f64()
-    }
+    if over.is_zero() { 0.0 } else { count as f64 / over.as_secs_f64() }
 }
 
 /// `12s`, or `12.5s` when not a whole second.
@@ -457,11 +442,7 @@ fn latencies(p50_us: u64, p99_us: u64, max_us: u64) -> String {
     }
     let ms = |us: u64| {
         let ms = us as f64 / 1000.0;
-        if ms < 1.0 {
-            format!("{ms:.2}ms")
-        } else {
-            format!("{ms:.1}ms")
-        }
+        if ms < 1.0 { format!("{ms:.2}ms") } else { format!("{ms:.1}ms") }
     };
     format!("p50={} p99={} max={}", ms(p50_us), ms(p99_us), ms(max_us))
 }
@@ -475,11 +456,7 @@ fn transport(err: &reqwest::Error) -> String {
         causes.push(cause.to_string());
         source = cause.source();
     }
-    let mut text = if causes.is_empty() {
-        err.to_string()
-    } else {
-        causes.join(": ")
-    };
+    let mut text = if causes.is_empty() { err.to_string() } else { causes.join(": ") };
     if err.is_timeout() {
         text.push_str(&format!(" (no answer within {REQUEST_TIMEOUT:?})"));
     } else if err.is_connect() {
@@ -501,15 +478,13 @@ fn problem_detail(body: &[u8]) -> String {
 }
 
 fn epoch_millis(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-    })
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn seed_from_clock() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_nanos() as u64);
+    let nanos =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64);
     SplitMix64::new(nanos).next_u64()
 }
 
@@ -562,9 +537,8 @@ fn parse_server(text: &str) -> Result<String, String> {
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number (examples: 2, 0.5, 50)"))?;
+    let rate: f64 =
+        text.parse().map_err(|_| format!("{text:?} is not a number (examples: 2, 0.5, 50)"))?;
     if !RATES.contains(&rate) {
         return Err("must be from 0.001 to 1000 readings per second".into());
     }
@@ -593,29 +567,16 @@ mod tests {
     fn a_sample_is_a_reading_the_server_accepts() {
         let values = VehicleModel::new(1).step(0.0);
         let now = epoch_millis(SystemTime::now());
-        let single = serde_json::to_value(Sample {
-            timestamp: now,
-            values,
-        })
-        .unwrap();
+        let single = serde_json::to_value(Sample { timestamp: now, values }).unwrap();
         assert_eq!(single["timestamp"], json!(now));
         assert_eq!(single["engine_rpm"], json!(values.engine_rpm));
         let batch = serde_json::to_value([
-            Sample {
-                timestamp: now,
-                values,
-            },
-            Sample {
-                timestamp: now + 500,
-                values,
-            },
+            Sample { timestamp: now, values },
+            Sample { timestamp: now + 500, values },
         ])
         .unwrap();
         let (catalog, clock) = (Catalog::builtin(), Clock::new());
-        let ctx = ParseContext {
-            catalog: &catalog,
-            clock: &clock,
-        };
+        let ctx = ParseContext { catalog: &catalog, clock: &clock };
         assert_eq!(parse_batch(&single, &ctx).unwrap().len(), 4);
         let readings = parse_batch(&batch, &ctx).unwrap();
         assert_eq!(readings.len(), 8);
@@ -631,10 +592,7 @@ mod tests {
         assert_eq!(ids[9], "sim-010");
         assert_eq!(small[0].url, "http://h:1/v1/vehicles/sim-001/readings");
         let large = fleet("http://h:1", "", 1000, 5).unwrap();
-        assert_eq!(
-            (large[0].id.as_str(), large[999].id.as_str()),
-            ("0001", "1000")
-        );
+        assert_eq!((large[0].id.as_str(), large[999].id.as_str()), ("0001", "1000"));
         let (mut a, mut b) = (small[3].model.clone(), large[3].model.clone());
         assert_eq!(a.step(60.0), b.step(60.0));
     }
@@ -655,10 +613,7 @@ mod tests {
     fn the_defaults_simulate_ten_cars_against_a_local_server() {
         let settings = parse(&[]).unwrap();
         assert_eq!(settings.server, "http://127.0.0.1:8000");
-        assert_eq!(
-            (settings.vehicles, settings.rate, settings.batch),
-            (10, 2.0, 1)
-        );
+        assert_eq!((settings.vehicles, settings.rate, settings.batch), (10, 2.0, 1));
         assert_eq!(settings.duration, None);
         assert_eq!(settings.prefix, "sim-");
         assert_eq!(settings.summary_interval, Duration::from_secs(1));
@@ -723,40 +678,20 @@ mod tests {
     #[test]
     fn the_summary_counts_readings_errors_and_recent_latency() {
         let stats = Stats::new();
-        assert!(
-            stats
-                .record(5, Outcome::Accepted(Duration::from_micros(800)))
-                .is_none()
-        );
+        assert!(stats.record(5, Outcome::Accepted(Duration::from_micros(800))).is_none());
         assert_eq!(
-            stats.record(
-                1,
-                Outcome::Refused(Duration::from_millis(2), "422: bad".into())
-            ),
+            stats.record(1, Outcome::Refused(Duration::from_millis(2), "422: bad".into())),
             Some("422: bad".to_owned())
         );
         assert!(stats.record(1, Outcome::Failed("refused".into())).is_none());
         let line = stats.interval_line(Duration::from_secs(2), 3);
-        assert!(
-            line.starts_with("t=2s vehicles=3 sent=5 (2.5/s) errors=2 p50=0.80ms"),
-            "{line}"
-        );
+        assert!(line.starts_with("t=2s vehicles=3 sent=5 (2.5/s) errors=2 p50=0.80ms"), "{line}");
         let line = stats.interval_line(Duration::from_millis(2500), 3);
-        assert!(
-            line.ends_with("(0.0/s) errors=2 p50=- p99=- max=-"),
-            "{line}"
-        );
+        assert!(line.ends_with("(0.0/s) errors=2 p50=- p99=- max=-"), "{line}");
         let report = stats.report(3, Duration::from_secs(5));
-        assert_eq!(
-            (report.sent_readings, report.requests, report.errors),
-            (5, 3, 2)
-        );
+        assert_eq!((report.sent_readings, report.requests, report.errors), (5, 3, 2));
         assert!(report.max_us >= 2000 && report.p50_us >= 800, "{report:?}");
-        assert!(
-            report
-                .to_string()
-                .starts_with("done: t=5s vehicles=3 sent=5 (1.0/s)")
-        );
+        assert!(report.to_string().starts_with("done: t=5s vehicles=3 sent=5 (1.0/s)"));
     }
 
     #[test]

@@ -67,13 +67,8 @@ const GEAR_RATIOS: [f64; 6] = [110.0, 62.0, 42.0, 32.0, 26.0, 21.0];
 /// Below this speed the clutch is out and the engine idles.
 const CREEP_KMH: f64 = 2.0;
 /// Cruising speeds by road (town to motorway) and how often each is chosen.
-const ROADS: [(f64, f64); 5] = [
-    (30.0, 0.2),
-    (50.0, 0.4),
-    (70.0, 0.2),
-    (100.0, 0.12),
-    (120.0, 0.08),
-];
+const ROADS: [(f64, f64); 5] =
+    [(30.0, 0.2), (50.0, 0.4), (70.0, 0.2), (100.0, 0.12), (120.0, 0.08)];
 
 impl VehicleModel {
     pub fn new(seed: u64) -> Self {
@@ -150,11 +145,7 @@ impl VehicleModel {
         self.speed += self.accel * STEP;
         if self.speed <= 0.0 {
             self.speed = 0.0;
-            self.accel = if self.target == 0.0 {
-                0.0
-            } else {
-                self.accel.max(0.0)
-            };
+            self.accel = if self.target == 0.0 { 0.0 } else { self.accel.max(0.0) };
         }
     }
 
@@ -212,11 +203,8 @@ impl VehicleModel {
             self.idle_rpm
         } else {
             // Pulling away in first, the clutch slips and the revs rise ahead of the speed.
-            let slip = if self.gear == 1 {
-                500.0 * throttle * (self.speed / 5.0).min(1.0)
-            } else {
-                0.0
-            };
+            let slip =
+                if self.gear == 1 { 500.0 * throttle * (self.speed / 5.0).min(1.0) } else { 0.0 };
             in_gear(self.gear, self.speed).max(self.idle_rpm + slip)
         };
         self.rpm += (target - self.rpm) * (STEP / 0.25);
@@ -245,11 +233,8 @@ impl VehicleModel {
 
     /// What the sensors report: the state plus a little noise, at the sensors' resolution.
     fn sample(&mut self) -> Values {
-        let speed = if self.speed > 1.0 {
-            self.speed + self.noise.between(-0.1, 0.1)
-        } else {
-            self.speed
-        };
+        let speed =
+            if self.speed > 1.0 { self.speed + self.noise.between(-0.1, 0.1) } else { self.speed };
         Values {
             engine_temperature: round_to(self.coolant + self.noise.between(-0.15, 0.15), 10.0)
                 .clamp(-40.0, 215.0),
@@ -341,11 +326,7 @@ mod tests {
             let mut car = VehicleModel::new(seed);
             let samples = drive(&mut car, 1.0, 3600.0);
             let at = |minute: usize| samples[minute * 60].engine_temperature;
-            assert!(
-                (14.0..=21.0).contains(&at(0)),
-                "seed {seed}: cold start at {}",
-                at(0)
-            );
+            assert!((14.0..=21.0).contains(&at(0)), "seed {seed}: cold start at {}", at(0));
             assert!(at(5) > at(0) + 20.0, "seed {seed}: {} after 5 min", at(5));
             assert!(at(10) >= 80.0, "seed {seed}: {} after 10 min", at(10));
             for minute in 15..=60 {
@@ -371,10 +352,7 @@ mod tests {
                 .windows(2)
                 .map(|pair| (pair[1].cabin_temperature - pair[0].cabin_temperature).abs())
                 .fold(0.0, f64::max);
-            assert!(
-                steepest < 0.5,
-                "seed {seed}: jumped {steepest} °C in a second"
-            );
+            assert!(steepest < 0.5, "seed {seed}: jumped {steepest} °C in a second");
         }
     }
 
@@ -385,16 +363,10 @@ mod tests {
             let samples = drive(&mut car, 0.5, 3600.0);
             let stopped = samples.iter().filter(|v| v.vehicle_speed == 0.0);
             for values in stopped.clone() {
-                assert!(
-                    (700.0..=900.0).contains(&values.engine_rpm),
-                    "seed {seed}: {values:?}"
-                );
+                assert!((700.0..=900.0).contains(&values.engine_rpm), "seed {seed}: {values:?}");
             }
             for values in samples.iter().filter(|v| v.vehicle_speed > 20.0) {
-                assert!(
-                    (900.0..=4500.0).contains(&values.engine_rpm),
-                    "seed {seed}: {values:?}"
-                );
+                assert!((900.0..=4500.0).contains(&values.engine_rpm), "seed {seed}: {values:?}");
             }
             let fastest = samples.iter().map(|v| v.vehicle_speed).fold(0.0, f64::max);
             assert!(stopped.count() > 60, "seed {seed}: never waits at lights");
@@ -433,19 +405,10 @@ mod tests {
             }
             let b = seldom.step(1.0);
             // Only the sensor noise and the rounding differ.
-            assert!(
-                (a.engine_temperature - b.engine_temperature).abs() <= 0.45,
-                "{a:?} {b:?}"
-            );
-            assert!(
-                (a.vehicle_speed - b.vehicle_speed).abs() <= 0.35,
-                "{a:?} {b:?}"
-            );
+            assert!((a.engine_temperature - b.engine_temperature).abs() <= 0.45, "{a:?} {b:?}");
+            assert!((a.vehicle_speed - b.vehicle_speed).abs() <= 0.35, "{a:?} {b:?}");
             assert!((a.engine_rpm - b.engine_rpm).abs() <= 0.011 * a.engine_rpm + 0.5);
-            assert!(
-                (a.cabin_temperature - b.cabin_temperature).abs() <= 0.25,
-                "{a:?} {b:?}"
-            );
+            assert!((a.cabin_temperature - b.cabin_temperature).abs() <= 0.25, "{a:?} {b:?}");
         }
     }
 }

@@ -37,12 +37,8 @@ impl MemoryStore {
     /// Creates the store and, when called inside a tokio runtime, starts the
     /// retention sweep, which stops when the last clone of the store is dropped.
     pub fn new(limits: StoreLimits) -> Self {
-        let store = Self {
-            shared: Arc::new(Shared {
-                limits,
-                vehicles: Mutex::new(HashMap::new()),
-            }),
-        };
+        let store =
+            Self { shared: Arc::new(Shared { limits, vehicles: Mutex::new(HashMap::new()) }) };
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(sweep(Arc::downgrade(&store.shared)));
         }
@@ -51,11 +47,7 @@ impl MemoryStore {
 
     /// Forgets every vehicle last seen before `cutoff`; returns how many.
     pub fn forget_silent_since(&self, cutoff: Timestamp) -> usize {
-        let mut vehicles = self
-            .shared
-            .vehicles
-            .lock()
-            .expect("memory store lock poisoned");
+        let mut vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
         let before = vehicles.len();
         vehicles.retain(|_, entry| entry.last_seen.is_some_and(|seen| seen >= cutoff));
         before - vehicles.len()
@@ -97,19 +89,12 @@ impl Store for MemoryStore {
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
         let capacity = self.shared.limits.window;
-        let mut vehicles = self
-            .shared
-            .vehicles
-            .lock()
-            .expect("memory store lock poisoned");
+        let mut vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
         let entry = vehicles.entry(vehicle.clone()).or_default();
         entry.last_seen = entry.last_seen.max(Some(received_at));
         for reading in readings {
             let (window, total) = entry.signals.entry(reading.signal.clone()).or_default();
-            let sample = Sample {
-                at: reading.at,
-                value: reading.value,
-            };
+            let sample = Sample { at: reading.at, value: reading.value };
             // A superseded reading stamped by the server is new (the server
             // never reuses a timestamp) but too old for the window; one stamped
             // by the device may be a resend, so it is not counted again.
@@ -131,11 +116,7 @@ impl Store for MemoryStore {
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError> {
-        let vehicles = self
-            .shared
-            .vehicles
-            .lock()
-            .expect("memory store lock poisoned");
+        let vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
         let Some(entry) = vehicles.get(vehicle) else {
             return Ok(None);
         };
@@ -146,10 +127,7 @@ impl Store for MemoryStore {
             .iter()
             .filter_map(|name| {
                 let (window, total) = entry.signals.get(name)?;
-                let history = SignalHistory {
-                    samples: window.newest_first(),
-                    total: *total,
-                };
+                let history = SignalHistory { samples: window.newest_first(), total: *total };
                 (!history.samples.is_empty()).then(|| (name.clone(), history))
             })
             .collect::<BTreeMap<_, _>>();

@@ -91,9 +91,7 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The connection info holds the password: never print it.
-        f.debug_struct("RedisStore")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("RedisStore").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -109,12 +107,7 @@ impl RedisStore {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self {
-            connection,
-            limits,
-            signals: Vec::new(),
-            record: Script::new(RECORD_SCRIPT),
-        })
+        Ok(Self { connection, limits, signals: Vec::new(), record: Script::new(RECORD_SCRIPT) })
     }
 
     /// Makes retention per vehicle: every write refreshes the expiry of all of
@@ -157,10 +150,7 @@ fn store_error(err: RedisError) -> StoreError {
 /// Parses a sorted-set member `<timestamp>:<value>`.
 fn parse_member(member: &str) -> Option<Sample> {
     let (at, value) = member.split_once(':')?;
-    Some(Sample {
-        at: Timestamp::from_micros(at.parse().ok()?)?,
-        value: value.parse().ok()?,
-    })
+    Some(Sample { at: Timestamp::from_micros(at.parse().ok()?)?, value: value.parse().ok()? })
 }
 
 #[async_trait]
@@ -171,11 +161,8 @@ impl Store for RedisStore {
         readings: &[Reading],
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut signals: Vec<&SignalName> = readings
-            .iter()
-            .map(|r| &r.signal)
-            .chain(&self.signals)
-            .collect();
+        let mut signals: Vec<&SignalName> =
+            readings.iter().map(|r| &r.signal).chain(&self.signals).collect();
         signals.sort();
         signals.dedup();
 
@@ -186,21 +173,14 @@ impl Store for RedisStore {
         }
         invocation
             .arg(self.limits.window)
-            .arg(
-                u64::try_from(self.limits.retention.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            )
+            .arg(u64::try_from(self.limits.retention.as_millis()).unwrap_or(u64::MAX).max(1))
             .arg(received_at.as_micros());
         for signal in &signals {
             invocation.arg(signal.as_str());
         }
         for reading in readings {
             // Lua indexes KEYS from 1 and KEYS[1] is the meta hash.
-            let key_index = signals
-                .binary_search(&&reading.signal)
-                .expect("collected above")
-                + 2;
+            let key_index = signals.binary_search(&&reading.signal).expect("collected above") + 2;
             invocation
                 .arg(key_index)
                 .arg(reading.at.as_micros())
@@ -208,8 +188,7 @@ impl Store for RedisStore {
                 .arg(u8::from(reading.stamped_by == StampedBy::Device));
         }
         let mut connection = self.connection.clone();
-        self.with_deadline(invocation.invoke_async::<i64>(&mut connection))
-            .await?;
+        self.with_deadline(invocation.invoke_async::<i64>(&mut connection)).await?;
         Ok(())
     }
 
@@ -226,13 +205,10 @@ impl Store for RedisStore {
         }
         let mut connection = self.connection.clone();
         let (meta, windows): (HashMap<String, String>, Vec<Vec<String>>) = {
-            let mut values: Vec<redis::Value> = self
-                .with_deadline(pipe.query_async(&mut connection))
-                .await?;
+            let mut values: Vec<redis::Value> =
+                self.with_deadline(pipe.query_async(&mut connection)).await?;
             if values.len() != signals.len() + 1 {
-                return Err(StoreError::Internal(
-                    "unexpected pipeline reply length".into(),
-                ));
+                return Err(StoreError::Internal("unexpected pipeline reply length".into()));
             }
             let windows = values
                 .split_off(1)
@@ -245,10 +221,8 @@ impl Store for RedisStore {
             (meta, windows)
         };
 
-        let Some(last_seen) = meta
-            .get("last_seen")
-            .and_then(|v| v.parse().ok())
-            .and_then(Timestamp::from_micros)
+        let Some(last_seen) =
+            meta.get("last_seen").and_then(|v| v.parse().ok()).and_then(Timestamp::from_micros)
         else {
             return Ok(None);
         };
@@ -270,17 +244,13 @@ impl Store for RedisStore {
                 .unwrap_or(samples.len() as u64);
             out.insert(signal.clone(), SignalHistory { samples, total });
         }
-        Ok(Some(VehicleHistory {
-            last_seen,
-            signals: out,
-        }))
+        Ok(Some(VehicleHistory { last_seen, signals: out }))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        let reply: String = self
-            .with_deadline(redis::cmd("PING").query_async(&mut connection))
-            .await?;
+        let reply: String =
+            self.with_deadline(redis::cmd("PING").query_async(&mut connection)).await?;
         if reply == "PONG" {
             Ok(())
         } else {

@@ -24,20 +24,13 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            started.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        assert!(started.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A `redis-server` process of our own, with AOF on (`appendfsync always`), in a
@@ -87,11 +80,7 @@ impl RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).unwrap();
-        std::fs::write(
-            dir.path().join("key.pem"),
-            certified.signing_key.serialize_pem(),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
         let mut server = Self::unstarted(dir, true, &[]);
         server.spawn_on_a_free_port();
         server
@@ -104,10 +93,7 @@ impl RedisServer {
     fn spawn(&mut self) {
         self.spawn_child();
         if let Err(status) = self.wait_ready() {
-            panic!(
-                "redis-server exited at start with {status} (port {} taken?)",
-                self.port
-            );
+            panic!("redis-server exited at start with {status} (port {} taken?)", self.port);
         }
     }
 
@@ -117,14 +103,7 @@ impl RedisServer {
         let mut command = Command::new(redis_server_binary());
         if self.tls {
             command
-                .args([
-                    "--port",
-                    "0",
-                    "--tls-port",
-                    &port,
-                    "--tls-auth-clients",
-                    "no",
-                ])
+                .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"])
                 .args(["--tls-cert-file", &format!("{dir}/cert.pem")])
                 .args(["--tls-key-file", &format!("{dir}/key.pem")]);
         } else {
@@ -133,14 +112,7 @@ impl RedisServer {
         let child = command
             .args(&self.extra)
             .args(["--bind", "127.0.0.1", "--dir", dir])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -178,10 +150,7 @@ impl RedisServer {
             if ready {
                 return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING within 10 s"
-            );
+            assert!(Instant::now() < deadline, "redis-server did not answer PING within 10 s");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -208,9 +177,7 @@ impl RedisServer {
             request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
         }
         stream.write_all(request.as_bytes()).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 4096];
         let n = stream.read(&mut buf).unwrap();
         String::from_utf8_lossy(&buf[..n]).into_owned()
@@ -237,10 +204,7 @@ fn ping(port: u16) -> bool {
 }
 
 fn redis_server_binary() -> PathBuf {
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/bin", "/usr/sbin"])
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"])
     {
         let candidate = PathBuf::from(dir).join("redis-server");
         if candidate.is_file() {
@@ -286,9 +250,7 @@ pub async fn spawn_app_with(
 }
 
 pub async fn spawn_app_on(settings: ServeSettings, redis: Option<RedisServer>) -> TestApp {
-    let app = Application::build(&settings)
-        .await
-        .expect("the application builds");
+    let app = Application::build(&settings).await.expect("the application builds");
     let port = app.port();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -320,32 +282,14 @@ impl Answer {
 
     /// Asserts an RFC 9457 problem with `status` whose detail mentions `needle`.
     pub fn assert_problem(&self, status: u16, needle: &str) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text
-        );
-        assert_eq!(
-            self.content_type, "application/problem+json",
-            "body: {}",
-            self.text
-        );
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.text);
         let body = self.json();
         assert_eq!(body["status"], status, "{body}");
-        assert!(
-            body["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("urn:tributary:problem:"),
-            "{body}"
-        );
+        assert!(body["type"].as_str().unwrap().starts_with("urn:tributary:problem:"), "{body}");
         assert!(body["title"].is_string(), "{body}");
         let detail = body["detail"].as_str().unwrap_or_default();
-        assert!(
-            detail.contains(needle),
-            "detail {detail:?} should mention {needle:?}"
-        );
+        assert!(detail.contains(needle), "detail {detail:?} should mention {needle:?}");
         body
     }
 }
@@ -356,10 +300,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
+        let response = request.send().await.expect("the request reaches the server");
         let status = response.status();
         let content_type = response
             .headers()
@@ -367,16 +308,11 @@ impl TestApp {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let text = response.text().await.unwrap();
-        Answer {
-            status,
-            content_type,
-            text,
-        }
+        Answer { status, content_type, text }
     }
 
     pub async fn post_record(&self, body: &Value) -> Answer {
-        self.send(self.client.post(self.url("/record")).json(body))
-            .await
+        self.send(self.client.post(self.url("/record")).json(body)).await
     }
 
     pub async fn post_record_raw(
