@@ -32,7 +32,9 @@ async fn main() -> ExitCode {
         Command::Serve(settings) => {
             let run = async {
                 tributary::telemetry::init(&cli.log)?;
-                Application::build(&settings).await?.run_until_stopped().await
+                // Before binding, so that a signal during start-up is handled too.
+                let stop = tributary::startup::shutdown_signal();
+                Application::build(&settings).await?.run_until(stop).await
             };
             match run.await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Building and running the service. `Application::build` binds the listener and
-//! builds everything; tests start exactly what production starts.
+//! builds everything; `run_until` serves until a shutdown future completes (in
+//! production, `shutdown_signal()`). Tests start exactly what production starts.
 //!
 //! The accept loop uses hyper directly rather than `axum::serve`, because
 //! `axum::serve` gives no way to set a header-read timeout: without one, a client
@@ -72,11 +73,6 @@ impl Application {
         self.local_addr().port()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
-    }
-
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to the shutdown timeout) and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -137,30 +133,27 @@ pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Resul
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends to PID 1).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` sends to PID 1).
+///
+/// The handlers are installed when this is called, not when the future is first
+/// polled: call it before binding the listener, so that a signal arriving while
+/// the service starts up still leads to a clean exit instead of the default
+/// action (death by signal).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+            (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::error!(error = %err, "cannot listen for SIGINT or SIGTERM");
+                return std::future::pending().await;
             }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("received Ctrl-C"),
+            _ = terminate.recv() => tracing::info!("received SIGTERM"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("received Ctrl-C"),
-        () = terminate => tracing::info!("received SIGTERM"),
     }
 }

@@ -312,6 +312,21 @@ async fn a_late_reading_older_than_the_whole_window_changes_no_aggregate(backend
     );
 }
 
+async fn the_order_of_readings_within_a_batch_changes_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.window = 3).await;
+    let readings: Vec<Value> =
+        (1..=6).map(|s| json!({"timestamp": at(s), "engine_rpm": f64::from(s) * 100.0})).collect();
+    let newest_first: Vec<Value> = readings.iter().rev().cloned().collect();
+    accept(&app, "oldest-first", &Value::Array(readings)).await;
+    accept(&app, "newest-first", &Value::Array(newest_first)).await;
+    let a = signal(&app, "oldest-first", "engine_rpm").await;
+    let b = signal(&app, "newest-first", "engine_rpm").await;
+    assert_eq!(a["total"], 6);
+    for field in ["readings", "total", "count", "average"] {
+        assert_eq!(a[field], b[field], "{field} differs with the order of the batch");
+    }
+}
+
 async fn a_resent_batch_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let batch = json!([
@@ -818,6 +833,7 @@ on_both_stores!(
     a_late_old_reading_does_not_become_current,
     a_late_reading_older_than_the_whole_window_changes_no_aggregate,
     a_resent_batch_changes_nothing,
+    the_order_of_readings_within_a_batch_changes_nothing,
     a_resend_with_a_new_value_for_the_same_timestamp_replaces_it,
     a_vehicle_summary_has_every_aggregate_of_every_signal_with_data,
     a_vehicle_that_never_sent_anything_is_a_404_problem,

@@ -16,8 +16,9 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(i64);
 
 impl Timestamp {
-    /// Latest instant we accept: 9999-12-31, well inside what an f64 score holds.
-    const MAX_MICROS: i64 = 253_402_300_799_999_999;
+    /// Latest instant a timestamp may name: 2^53 - 1 microseconds (year 2255),
+    /// the largest integer a Redis sorted-set score (an f64) holds exactly.
+    const MAX_MICROS: i64 = (1 << 53) - 1;
 
     pub fn from_micros(micros: i64) -> Option<Self> {
         (0..=Self::MAX_MICROS).contains(&micros).then_some(Self(micros))

@@ -186,6 +186,11 @@ impl Catalog {
             if RESERVED_NAMES.contains(&name.as_str()) {
                 return Err(format!("signal name {name:?} is reserved"));
             }
+            if let Some(path) = &entry.vss_path
+                && (path.trim().is_empty() || RESERVED_NAMES.contains(&path.as_str()))
+            {
+                return Err(format!("signal {name}: vss_path {path:?} is empty or reserved"));
+            }
             if !(entry.min.is_finite() && entry.max.is_finite() && entry.min <= entry.max) {
                 return Err(format!("signal {name}: min and max must be finite with min <= max"));
             }
@@ -304,6 +309,14 @@ mod tests {
             ("[[signal]]\nname = \"Bad Name\"\nunit = \"x\"\nmin = 0\nmax = 1", "must be 1 to 64"),
             ("[[signal]]\nname = \"timestamp\"\nunit = \"x\"\nmin = 0\nmax = 1", "reserved"),
             ("[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 2\nmax = 1", "min <= max"),
+            (
+                "[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 0\nmax = 1\nvss_path = \"vehicle_id\"",
+                "empty or reserved",
+            ),
+            (
+                "[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 0\nmax = 1\nvss_path = \"\"",
+                "empty or reserved",
+            ),
             (
                 "[[signal]]\nname = \"x\"\nunit = \"x\"\nmin = 0\nmax = 1\nvss_path = \"Vehicle.Speed\"",
                 "share",

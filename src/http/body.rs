@@ -43,7 +43,7 @@ impl FromRequest<AppState> for OptionalJsonBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if strip_bom(&bytes).iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
         parse_json(&bytes, r#"{"vehicle_id": "car-1"}"#).map(|v| Self(Some(v)))
@@ -51,8 +51,11 @@ impl FromRequest<AppState> for OptionalJsonBody {
 }
 
 async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING)
-        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+    if let Some(encoding) = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .find(|encoding| !encoding.as_bytes().eq_ignore_ascii_case(b"identity"))
     {
         return Err(ApiError::UnsupportedEncoding(
             String::from_utf8_lossy(encoding.as_bytes()).into_owned(),
@@ -88,8 +91,7 @@ fn is_timeout(mut err: &(dyn std::error::Error + 'static)) -> bool {
 /// f64, and anything after the value; a key given twice in one object is refused
 /// here too, since which of the two values was meant cannot be known.
 pub fn parse_json(bytes: &[u8], example: &str) -> Result<Value, ApiError> {
-    // RFC 8259 lets a parser skip a byte order mark; some Windows tools send one.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedBody(format!(
             "the request body is empty; send a JSON object such as {example}"
@@ -119,6 +121,11 @@ pub fn parse_json(bytes: &[u8], example: &str) -> Result<Value, ApiError> {
                 "the request body is not valid JSON: {what}{advice}; send a JSON object such as {example}"
             ))
         })
+}
+
+/// RFC 8259 lets a parser skip a byte order mark; some Windows tools send one.
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 /// A JSON value whose objects have no key twice.

@@ -87,7 +87,8 @@ pub struct SignalPath {
 
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
-    /// Number of signal values stored.
+    /// Number of signal values accepted. A resent value, or a device-stamped one
+    /// older than every reading of a full window, is accepted but changes nothing.
     accepted: usize,
 }
 
@@ -102,7 +103,9 @@ pub struct SignalSummary {
     max: Option<f64>,
     /// Readings in the window.
     count: usize,
-    /// Readings accepted since the vehicle was first seen (within retention).
+    /// Distinct readings since the vehicle was first seen (within retention); a
+    /// device-stamped reading that arrives older than every reading of a full
+    /// window is not counted, since it cannot be told from a resend.
     total: u64,
     unit: String,
     /// Timestamp of the newest reading.

@@ -77,6 +77,9 @@ pub fn parse_batch(body: &Value, ctx: &ParseContext) -> Result<Vec<Reading>, Api
         Value::Array(items) => {
             let mut readings = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
+                if errors.len() >= MAX_LISTED_ERRORS {
+                    break; // enough to act on; the rest would only cost time
+                }
                 let pointer = format!("/{index}");
                 match item.as_object() {
                     Some(object) => {
@@ -107,7 +110,12 @@ pub fn parse_batch(body: &Value, ctx: &ParseContext) -> Result<Vec<Reading>, Api
             )]));
         }
     };
-    finish(errors, readings)
+    let mut readings = finish(errors, readings)?;
+    // Oldest first, so that the order within a batch cannot change what is
+    // counted (see `Window::insert`); stable, so of two readings with the same
+    // timestamp the later in the body still wins.
+    readings.sort_by_key(|r| r.at);
+    Ok(readings)
 }
 
 /// The vehicle named in a `/collect` body, if any. The body may be absent, `{}`
@@ -190,6 +198,9 @@ fn parse_reading_object(
     };
     let mut values: Vec<(&SignalSpec, f64)> = Vec::with_capacity(object.len());
     for (key, value) in object {
+        if errors.len() >= MAX_LISTED_ERRORS {
+            break;
+        }
         if key == "timestamp" || (allow_vehicle_id && key == "vehicle_id") {
             continue;
         }
@@ -292,7 +303,13 @@ fn parse_timestamp(
         None => {
             errors.push(FieldError::new(
                 pointer,
-                format!("must be {EXPECTED}, not {}{hint}", describe(value)),
+                match value.as_i64() {
+                    // Beyond what a timestamp can name: far in the future.
+                    Some(n) if n > 0 => format!(
+                        "{n} ms is more than 5 minutes ahead of the server's clock{hint}; check the device's clock"
+                    ),
+                    _ => format!("must be {EXPECTED}, not {}{hint}", describe(value)),
+                },
             ));
             None
         }

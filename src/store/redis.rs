@@ -29,21 +29,21 @@ use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 
 const RECORD_SCRIPT: &str = r#"
--- KEYS[1] = meta hash, KEYS[2..] = one sorted set per signal: those of this
--- batch and every other signal the vehicle may have, so that retention is per
--- vehicle (any reading keeps all its signals) with every key declared.
--- ARGV: window, ttl_milliseconds, received_at, then per signal its name (same
--- order as KEYS[2..]), then per reading (key index, timestamp, value, stamped by
--- the device: 1 or 0).
+-- KEYS[1] = meta hash, then one sorted set per signal: first the W signals this
+-- batch writes, then every other signal the vehicle may have, so that retention
+-- is per vehicle (any reading keeps all its signals) with every key declared.
+-- ARGV: window, ttl_milliseconds, received_at, W, then the names of the W written
+-- signals (same order as KEYS[2..W+1]), then per reading (key index, timestamp,
+-- value, stamped by the device: 1 or 0).
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local meta = KEYS[1]
-local nsignals = #KEYS - 1
+local nsignals = tonumber(ARGV[4])
 local last_seen = tonumber(redis.call('HGET', meta, 'last_seen') or '0')
 if tonumber(ARGV[3]) > last_seen then
   redis.call('HSET', meta, 'last_seen', ARGV[3])
 end
-local i = 4 + nsignals
+local i = 5 + nsignals
 while i <= #ARGV do
   local key = KEYS[tonumber(ARGV[i])]
   local ts = ARGV[i + 1]
@@ -64,13 +64,15 @@ while i <= #ARGV do
       redis.call('ZADD', key, ts, member)
     end
     if not superseded or ARGV[i + 3] == '0' then
-      redis.call('HINCRBY', meta, 'total:' .. ARGV[2 + tonumber(ARGV[i])], 1)
+      redis.call('HINCRBY', meta, 'total:' .. ARGV[3 + tonumber(ARGV[i])], 1)
     end
   end
   i = i + 4
 end
-for k = 2, #KEYS do
+for k = 2, nsignals + 1 do
   redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(window + 1))
+end
+for k = 2, #KEYS do
   redis.call('PEXPIRE', KEYS[k], ttl)
 end
 redis.call('PEXPIRE', meta, ttl)
@@ -161,20 +163,24 @@ impl Store for RedisStore {
         readings: &[Reading],
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut signals: Vec<&SignalName> =
-            readings.iter().map(|r| &r.signal).chain(&self.signals).collect();
+        // The batch's signals first (written and trimmed), then the vehicle's
+        // other signals (only their expiry is refreshed).
+        let mut signals: Vec<&SignalName> = readings.iter().map(|r| &r.signal).collect();
         signals.sort();
         signals.dedup();
+        let written = signals.len();
+        let others = self.signals.iter().filter(|s| signals.binary_search(s).is_err());
 
         let mut invocation = self.record.prepare_invoke();
         invocation.key(Self::meta_key(vehicle));
-        for signal in &signals {
+        for signal in signals.iter().copied().chain(others) {
             invocation.key(Self::signal_key(vehicle, signal));
         }
         invocation
             .arg(self.limits.window)
             .arg(u64::try_from(self.limits.retention.as_millis()).unwrap_or(u64::MAX).max(1))
-            .arg(received_at.as_micros());
+            .arg(received_at.as_micros())
+            .arg(written);
         for signal in &signals {
             invocation.arg(signal.as_str());
         }
