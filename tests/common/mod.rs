@@ -148,7 +148,16 @@ impl RedisServer {
                 ping(self.port)
             };
             if ready {
-                return Ok(());
+                // Someone else's server may hold the port and answer before ours
+                // fails to bind: make sure the one answering is ours.
+                let child = self.child.as_ref().unwrap().id();
+                match (self.tls, server_pid(self.port)) {
+                    (false, Some(pid)) if pid != child => {
+                        self.kill();
+                        return Err(std::process::ExitStatus::default());
+                    }
+                    _ => return Ok(()),
+                }
             }
             assert!(Instant::now() < deadline, "redis-server did not answer PING within 10 s");
             std::thread::sleep(Duration::from_millis(10));
@@ -188,6 +197,25 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The `process_id` the Redis on `port` reports, if it answers `INFO server`
+/// (one behind a password does not).
+fn server_pid(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(11).any(|w| w == b"process_id:") || !reply.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut buf).ok()?;
+        reply.extend_from_slice(&buf[..n]);
+        if n == 0 || reply.starts_with(b"-") {
+            return None;
+        }
+    }
+    let text = String::from_utf8_lossy(&reply);
+    text.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|p| p.trim().parse().ok())
 }
 
 /// Whether a Redis answers on `port` (any reply, so `-NOAUTH` counts: the server is up).
