@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 
 use common::{Answer, Backend, TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
@@ -293,13 +292,7 @@ async fn no_request_body_or_parameter_is_nullable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_from_a_catalog_file_are_documented_with_their_ranges() {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        file,
-        "[[signal]]\nname = \"battery_voltage\"\nunit = \"V\"\nmin = 0\nmax = 60\n\
-         vss_path = \"Vehicle.LowVoltageBattery.CurrentVoltage\"\n"
-    )
-    .unwrap();
+    let file = common::battery_voltage_catalog();
     let path = file.path().to_owned();
     let app = spawn_app_with(Backend::Memory, |s| s.signals = Some(path)).await;
     let document = document(&app).await;

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Answer, Backend, TestApp, eventually, spawn_app, spawn_app_with};
@@ -670,13 +669,7 @@ async fn the_signal_list_has_the_four_built_ins(backend: Backend) {
 }
 
 async fn a_catalog_file_adds_a_signal_that_every_endpoint_accepts(backend: Backend) {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        file,
-        "[[signal]]\nname = \"battery_voltage\"\nunit = \"V\"\nmin = 0\nmax = 60\n\
-         description = \"Low-voltage battery\"\nvss_path = \"Vehicle.LowVoltageBattery.CurrentVoltage\"\n"
-    )
-    .unwrap();
+    let file = common::battery_voltage_catalog();
     let path = file.path().to_owned();
     let app = spawn_app_with(backend, |s| s.signals = Some(path)).await;
 

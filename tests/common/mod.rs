@@ -245,6 +245,19 @@ fn redis_server_binary() -> PathBuf {
     );
 }
 
+/// A signal catalog file adding `battery_voltage` (V, 0 to 60, VSS path
+/// `Vehicle.LowVoltageBattery.CurrentVoltage`). Keep it alive while the app runs.
+pub fn battery_voltage_catalog() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        file,
+        "[[signal]]\nname = \"battery_voltage\"\nunit = \"V\"\nmin = 0\nmax = 60\n\
+         description = \"Low-voltage battery\"\nvss_path = \"Vehicle.LowVoltageBattery.CurrentVoltage\"\n"
+    )
+    .unwrap();
+    file
+}
+
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
