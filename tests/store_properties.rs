@@ -106,17 +106,22 @@ fn sorted_windows(case: &Case) -> BTreeMap<SignalName, (Vec<Sample>, usize)> {
         .collect()
 }
 
-/// The total each store must report, per signal: within a batch, a timestamp
-/// already kept is a resend and one older than every sample of a full window is
-/// superseded; neither counts. Windows are trimmed after each batch.
+/// The total each store must report, per signal: a timestamp already kept is a
+/// resend, and one older than every sample of the window as the batch found it
+/// (when full) is superseded; neither counts. Windows are trimmed after each batch.
 fn expected_totals(case: &Case) -> BTreeMap<SignalName, usize> {
     let mut kept: BTreeMap<SignalName, BTreeSet<Timestamp>> = BTreeMap::new();
     let mut totals: BTreeMap<SignalName, usize> = BTreeMap::new();
     for batch in batches(&case.writes) {
+        // Each signal's floor as the batch found it: the oldest of a full window.
+        let floors: BTreeMap<SignalName, Timestamp> = kept
+            .iter()
+            .filter(|(_, window)| window.len() >= case.window)
+            .filter_map(|(signal, window)| Some((signal.clone(), *window.first()?)))
+            .collect();
         for reading in &batch {
             let window = kept.entry(reading.signal.clone()).or_default();
-            let superseded = window.len() >= case.window
-                && window.first().is_some_and(|&oldest| reading.at < oldest);
+            let superseded = floors.get(&reading.signal).is_some_and(|&floor| reading.at < floor);
             if window.contains(&reading.at) || superseded {
                 continue;
             }
@@ -157,10 +162,33 @@ fn check(
             store.record(vehicle, &batch, received_at).await.unwrap();
         }
         let resent = store.history(vehicle, &names).await.unwrap();
-        (first, resent)
+        // The same batches with their readings reversed, on a vehicle of their own.
+        let reversed_vehicle = VehicleId::try_from(format!("{vehicle}-r").as_str()).unwrap();
+        for mut batch in batches(&case.writes) {
+            batch.reverse();
+            store.record(&reversed_vehicle, &batch, received_at).await.unwrap();
+        }
+        let reversed = store.history(&reversed_vehicle, &names).await.unwrap();
+        (first, resent, reversed)
     });
-    let (history, resent) = history;
+    let (history, resent, reversed) = history;
     prop_assert_eq!(&history, &resent, "a resent batch changed the stored history");
+    // Order within a batch may only decide which of two values with the same
+    // timestamp wins, never which timestamps are kept or counted.
+    let shape =
+        |h: &Option<tributary::store::VehicleHistory>| -> Vec<(String, Vec<Timestamp>, u64)> {
+            h.iter()
+                .flat_map(|h| &h.signals)
+                .map(|(name, s)| {
+                    (name.to_string(), s.samples.iter().map(|x| x.at).collect(), s.total)
+                })
+                .collect()
+        };
+    prop_assert_eq!(
+        shape(&history),
+        shape(&reversed),
+        "the order within a batch changed the window or total"
+    );
     let history = history.expect("the vehicle was just heard from");
 
     let kept: BTreeSet<&SignalName> = history.signals.keys().collect();

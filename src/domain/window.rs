@@ -62,17 +62,26 @@ pub struct Window {
 }
 
 impl Window {
-    /// Inserts a sample into a window that keeps `capacity` samples. A sample
-    /// with the timestamp of one already kept replaces it; one older than every
-    /// sample of a full window is superseded and dropped, so that a resent batch
-    /// larger than the window counts nothing twice. The Redis script does the same.
-    pub fn insert(&mut self, sample: Sample, capacity: usize) -> Inserted {
+    /// The timestamp below which a new sample is superseded: the oldest of a
+    /// full window. Taken once per batch, before its first insert, so that the
+    /// order of readings within a batch cannot change what is kept or counted.
+    pub fn floor(&self, capacity: usize) -> Option<Timestamp> {
+        (self.samples.len() >= capacity)
+            .then(|| self.samples.first_key_value())
+            .flatten()
+            .map(|(&at, _)| at)
+    }
+
+    /// Inserts a sample. One with the timestamp of a sample already kept replaces
+    /// it; one older than `floor` (see `Window::floor`) is superseded and dropped,
+    /// so that a resent batch larger than the window counts nothing twice. The
+    /// Redis script does the same.
+    pub fn insert(&mut self, sample: Sample, floor: Option<Timestamp>) -> Inserted {
         if let Some(value) = self.samples.get_mut(&sample.at) {
             *value = sample.value;
             return Inserted::Replaced;
         }
-        let oldest = self.samples.first_key_value().map(|(&at, _)| at);
-        if self.samples.len() >= capacity && oldest.is_some_and(|oldest| sample.at < oldest) {
+        if floor.is_some_and(|floor| sample.at < floor) {
             return Inserted::Superseded;
         }
         self.samples.insert(sample.at, sample.value);
@@ -96,21 +105,24 @@ impl Window {
 mod tests {
     use super::*;
 
+    fn at(micros: i64) -> Timestamp {
+        Timestamp::from_micros(micros).unwrap()
+    }
+
     #[test]
     fn a_sample_older_than_a_full_window_is_superseded() {
         let mut window = Window::default();
+        assert_eq!(window.floor(2), None);
         for t in [5, 6] {
-            assert_eq!(window.insert(Sample { at: at(t), value: 1.0 }, 2), Inserted::New);
+            assert_eq!(window.insert(Sample { at: at(t), value: 1.0 }, None), Inserted::New);
         }
-        assert_eq!(window.insert(Sample { at: at(4), value: 1.0 }, 2), Inserted::Superseded);
-        assert_eq!(window.insert(Sample { at: at(7), value: 1.0 }, 2), Inserted::New);
+        let floor = window.floor(2);
+        assert_eq!(floor, Some(at(5)));
+        assert_eq!(window.insert(Sample { at: at(4), value: 1.0 }, floor), Inserted::Superseded);
+        assert_eq!(window.insert(Sample { at: at(7), value: 1.0 }, floor), Inserted::New);
         window.trim(2);
         let kept: Vec<_> = window.newest_first().iter().map(|s| s.at).collect();
         assert_eq!(kept, [at(7), at(6)]);
-    }
-
-    fn at(micros: i64) -> Timestamp {
-        Timestamp::from_micros(micros).unwrap()
     }
 
     #[test]
@@ -137,7 +149,8 @@ mod tests {
         let mut window = Window::default();
         for t in [5, 1, 9, 3, 7, 2] {
             let sample = Sample { at: at(t), value: t as f64 };
-            window.insert(sample, 3);
+            let floor = window.floor(3);
+            window.insert(sample, floor);
             window.trim(3);
         }
         let kept: Vec<_> = window.newest_first().iter().map(|s| s.value).collect();
@@ -149,8 +162,8 @@ mod tests {
         let mut window = Window::default();
         let first = Sample { at: at(1), value: 1.0 };
         let resent = Sample { at: at(1), value: 2.0 };
-        assert_eq!(window.insert(first, 10), Inserted::New);
-        assert_eq!(window.insert(resent, 10), Inserted::Replaced);
+        assert_eq!(window.insert(first, None), Inserted::New);
+        assert_eq!(window.insert(resent, None), Inserted::Replaced);
         assert_eq!(window.newest_first(), [Sample { at: at(1), value: 2.0 }]);
     }
 }

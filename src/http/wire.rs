@@ -110,12 +110,7 @@ pub fn parse_batch(body: &Value, ctx: &ParseContext) -> Result<Vec<Reading>, Api
             )]));
         }
     };
-    let mut readings = finish(errors, readings)?;
-    // Oldest first, so that the order within a batch cannot change what is
-    // counted (see `Window::insert`); stable, so of two readings with the same
-    // timestamp the later in the body still wins.
-    readings.sort_by_key(|r| r.at);
-    Ok(readings)
+    finish(errors, readings)
 }
 
 /// The vehicle named in a `/collect` body, if any. The body may be absent, `{}`

@@ -92,13 +92,23 @@ impl Store for MemoryStore {
         let mut vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
         let entry = vehicles.entry(vehicle.clone()).or_default();
         entry.last_seen = entry.last_seen.max(Some(received_at));
+        // Each signal's floor as the batch found it (see `Window::floor`).
+        let mut floors: Vec<(&SignalName, Option<Timestamp>)> = Vec::new();
         for reading in readings {
             let (window, total) = entry.signals.entry(reading.signal.clone()).or_default();
+            let floor = match floors.iter().find(|(signal, _)| *signal == &reading.signal) {
+                Some(&(_, floor)) => floor,
+                None => {
+                    let floor = window.floor(capacity);
+                    floors.push((&reading.signal, floor));
+                    floor
+                }
+            };
             let sample = Sample { at: reading.at, value: reading.value };
             // A superseded reading stamped by the server is new (the server
             // never reuses a timestamp) but too old for the window; one stamped
             // by the device may be a resend, so it is not counted again.
-            match window.insert(sample, capacity) {
+            match window.insert(sample, floor) {
                 Inserted::New => *total += 1,
                 Inserted::Superseded if reading.stamped_by == StampedBy::Server => *total += 1,
                 Inserted::Replaced | Inserted::Superseded => {}

@@ -43,6 +43,15 @@ local last_seen = tonumber(redis.call('HGET', meta, 'last_seen') or '0')
 if tonumber(ARGV[3]) > last_seen then
   redis.call('HSET', meta, 'last_seen', ARGV[3])
 end
+-- Each written signal's floor as the batch found it: the oldest score of a full
+-- window. A new reading older than that is superseded, whatever the order of the
+-- readings within the batch.
+local floors = {}
+for k = 2, nsignals + 1 do
+  if redis.call('ZCARD', KEYS[k]) >= window then
+    floors[k] = tonumber(redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')[2])
+  end
+end
 local i = 5 + nsignals
 while i <= #ARGV do
   local key = KEYS[tonumber(ARGV[i])]
@@ -55,11 +64,8 @@ while i <= #ARGV do
     -- Older than every reading of a full window: superseded, it would be
     -- trimmed at once. One the device stamped may be a resend of a reading
     -- trimmed long ago, so it is not counted; the server never reuses a stamp.
-    local superseded = false
-    if redis.call('ZCARD', key) >= window then
-      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-      superseded = tonumber(ts) < tonumber(oldest[2])
-    end
+    local floor = floors[tonumber(ARGV[i])]
+    local superseded = floor ~= nil and tonumber(ts) < floor
     if not superseded then
       redis.call('ZADD', key, ts, member)
     end
