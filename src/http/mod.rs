@@ -81,15 +81,12 @@ async fn method_not_allowed(method: Method) -> ApiError {
 /// One log line per request: method, matched route, status, latency. Bodies are
 /// never logged. Handlers add the vehicle to the span.
 async fn log_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("<unmatched>", |path| path.as_str())
-        .to_owned();
+    // A clone of the matched path is a reference count, not a copy of the string.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        route = %route,
+        route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
         vehicle = tracing::field::Empty,
     );
     let started = Instant::now();

@@ -17,8 +17,8 @@ use super::openapi::{BodyErrors, ReadErrors, TimestampSchema, VehicleIdSchema, W
 use super::problem::{ApiError, Problem};
 use super::vehicle::PathVehicle;
 use super::wire;
-use crate::domain::{Aggregate, Sample, SignalSpec, Timestamp};
-use crate::store::SignalHistory;
+use crate::domain::{Aggregate, Sample, SignalName, SignalSpec, Timestamp, VehicleId};
+use crate::store::{SignalHistory, VehicleHistory};
 
 /// The name of `ReadingObject`'s schema, which `openapi` completes from the catalog.
 pub(super) const READING_OBJECT: &str = "ReadingObject";
@@ -222,11 +222,7 @@ pub async fn get_vehicle(
     State(state): State<AppState>,
     PathVehicle(vehicle): PathVehicle,
 ) -> Result<Json<VehicleSummary>, ApiError> {
-    let history = state
-        .store
-        .history(&vehicle, state.catalog.names())
-        .await?
-        .ok_or_else(|| never_seen(&vehicle))?;
+    let history = history_or_404(&state, &vehicle, state.catalog.names()).await?;
     let signals = state
         .catalog
         .signals()
@@ -267,11 +263,7 @@ pub async fn get_signal(
             state.catalog.describe_names()
         ))
     })?;
-    let history = state
-        .store
-        .history(&vehicle, std::slice::from_ref(&spec.name))
-        .await?
-        .ok_or_else(|| never_seen(&vehicle))?;
+    let history = history_or_404(&state, &vehicle, std::slice::from_ref(&spec.name)).await?;
     let signal = history.signals.get(&spec.name);
     Ok(Json(SignalWindow {
         vehicle_id: vehicle.to_string(),
@@ -302,9 +294,17 @@ pub async fn list_signals(State(state): State<AppState>) -> Json<SignalList> {
     Json(SignalList { signals })
 }
 
-fn never_seen(vehicle: &crate::domain::VehicleId) -> ApiError {
-    ApiError::NotFound(format!(
-        "vehicle {:?} has sent no readings (or none within the retention period)",
-        vehicle.as_str()
-    ))
+/// The stored history of `signals`, or a 404 for a vehicle never seen (within
+/// the retention period).
+async fn history_or_404(
+    state: &AppState,
+    vehicle: &VehicleId,
+    signals: &[SignalName],
+) -> Result<VehicleHistory, ApiError> {
+    state.store.history(vehicle, signals).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "vehicle {:?} has sent no readings (or none within the retention period)",
+            vehicle.as_str()
+        ))
+    })
 }

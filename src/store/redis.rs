@@ -155,6 +155,11 @@ fn store_error(err: RedisError) -> StoreError {
     }
 }
 
+/// Decodes one reply of a pipeline.
+fn decode<T: redis::FromRedisValue>(reply: redis::Value) -> Result<T, StoreError> {
+    redis::from_redis_value(reply).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 /// Parses a sorted-set member `<timestamp>:<value>`.
 fn parse_member(member: &str) -> Option<Sample> {
     let (at, value) = member.split_once(':')?;
@@ -216,22 +221,14 @@ impl Store for RedisStore {
             pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
         }
         let mut connection = self.connection.clone();
-        let (meta, windows): (HashMap<String, String>, Vec<Vec<String>>) = {
-            let mut values: Vec<redis::Value> =
-                self.with_deadline(pipe.query_async(&mut connection)).await?;
-            if values.len() != signals.len() + 1 {
-                return Err(StoreError::Internal("unexpected pipeline reply length".into()));
-            }
-            let windows = values
-                .split_off(1)
-                .into_iter()
-                .map(redis::from_redis_value)
-                .collect::<Result<Vec<Vec<String>>, _>>()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            let meta = redis::from_redis_value(values.remove(0))
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            (meta, windows)
-        };
+        let mut replies: Vec<redis::Value> =
+            self.with_deadline(pipe.query_async(&mut connection)).await?;
+        if replies.len() != signals.len() + 1 {
+            return Err(StoreError::Internal("unexpected pipeline reply length".into()));
+        }
+        let windows: Vec<Vec<String>> =
+            replies.split_off(1).into_iter().map(decode).collect::<Result<_, _>>()?;
+        let meta: HashMap<String, String> = decode(replies.remove(0))?;
 
         let Some(last_seen) =
             meta.get("last_seen").and_then(|v| v.parse().ok()).and_then(Timestamp::from_micros)
