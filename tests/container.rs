@@ -7,15 +7,17 @@
 //! lost, and Redis cannot be reached from outside. `scripts/compose-smoke` runs
 //! the real stack where a Docker engine exists.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::Permissions;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output};
+use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
+use common::{Process, free_port};
 use serde_norway::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tributary");
@@ -629,7 +631,7 @@ impl ReachableBinary {
 /// A running `tributary serve`, killed when dropped so a failing test leaves
 /// no process behind.
 struct Server {
-    child: Child,
+    process: Process,
     log: tempfile::NamedTempFile,
 }
 
@@ -640,9 +642,9 @@ impl Server {
         command
             .stdout(log.reopen().expect("the log file"))
             .stderr(log.reopen().expect("the log file"));
-        let child =
-            command.spawn().unwrap_or_else(|e| panic!("cannot start {argv:?} as uid {uid}: {e}"));
-        Server { child, log }
+        let process = Process::spawn(&mut command)
+            .unwrap_or_else(|e| panic!("cannot start {argv:?} as uid {uid}: {e}"));
+        Server { process, log }
     }
 
     async fn wait_until_healthz_answers_200(&mut self, url: &str) {
@@ -650,7 +652,7 @@ impl Server {
             reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(1)).build().unwrap();
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
-            if let Some(status) = self.child.try_wait().expect("the server's status") {
+            if let Some(status) = self.process.exited() {
                 panic!(
                     "tributary exited with {status} before {url} answered. Its log:\n{}",
                     self.log()
@@ -674,7 +676,7 @@ impl Server {
     /// user (it runs as root).
     fn assert_runs_as(&self, uid: u32) {
         if running_as_root() {
-            let owner = std::fs::metadata(format!("/proc/{}", self.child.id()))
+            let owner = std::fs::metadata(format!("/proc/{}", self.process.id()))
                 .expect("the server's /proc entry")
                 .uid();
             assert_eq!(owner, uid, "the server runs as uid {owner}, not as the image's USER {uid}");
@@ -683,34 +685,18 @@ impl Server {
 
     /// Sends SIGTERM, as `docker stop` does, and waits as long as Docker would.
     fn stop_like_docker(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let kill =
-            Command::new("kill").args(["-TERM", &pid]).status().expect("`kill` to send SIGTERM");
-        assert!(kill.success(), "`kill -TERM {pid}` failed with {kill}");
-        let deadline = Instant::now() + DOCKER_STOP_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the server's status") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
+        self.process.signal("TERM");
+        self.process.wait_for_exit(DOCKER_STOP_TIMEOUT).unwrap_or_else(|| {
+            panic!(
                 "tributary was still running {DOCKER_STOP_TIMEOUT:?} after SIGTERM; `docker stop` would SIGKILL it. \
                  Its log:\n{}",
                 self.log()
-            );
-            std::thread::sleep(POLL_EVERY);
-        }
+            )
+        })
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -744,13 +730,6 @@ fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout).trim(),
         String::from_utf8_lossy(&output.stderr).trim()
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 // ---- reading docker-compose.yml ---------------------------------------------

@@ -4,30 +4,31 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::free_port;
+use common::{Process, free_port};
 
 /// A `tributary serve` process, killed if the test ends early.
 struct Server {
-    child: Child,
+    process: Process,
     port: u16,
 }
 
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-            .arg("serve")
-            .env_clear()
-            .env("TRIBUTARY_LISTEN", format!("127.0.0.1:{port}"))
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut server = Self { child, port };
+        let process = Process::spawn(
+            Command::new(env!("CARGO_BIN_EXE_tributary"))
+                .arg("serve")
+                .env_clear()
+                .env("TRIBUTARY_LISTEN", format!("127.0.0.1:{port}"))
+                .envs(envs.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .unwrap();
+        let mut server = Self { process, port };
         server.wait_until_listening();
         server
     }
@@ -35,39 +36,24 @@ impl Server {
     fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(self.child.try_wait().unwrap().is_none(), "the server exited at start");
+            assert!(self.process.exited().is_none(), "the server exited at start");
             assert!(Instant::now() < deadline, "the server did not listen within 10 s");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.process.signal(name);
     }
 
     /// Waits for exit, with a deadline; returns (exit code, everything logged).
     fn wait(mut self, deadline: Duration) -> (Option<i32>, String) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut logs = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-                return (status.code(), logs);
-            }
-            assert!(started.elapsed() < deadline, "the server did not exit within {deadline:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let status = self.process.wait_for_exit(deadline);
+        let status =
+            status.unwrap_or_else(|| panic!("the server did not exit within {deadline:?}"));
+        let mut logs = String::new();
+        self.process.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+        (status.code(), logs)
     }
 }
 
@@ -80,51 +66,61 @@ fn http(port: u16, request: &str) -> String {
     response
 }
 
-#[test]
-fn help_documents_every_setting_with_its_default() {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_tributary")).args(["serve", "--help"]).output().unwrap();
+/// Runs `tributary <args>` and asserts that its output mentions every one of `expected`.
+fn assert_help_mentions(args: &[&str], expected: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary")).args(args).output().unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    for expected in [
-        "TRIBUTARY_LISTEN",
-        "[default: 0.0.0.0:8000]",
-        "TRIBUTARY_REDIS_URL",
-        "TRIBUTARY_WINDOW",
-        "[default: 10]",
-        "TRIBUTARY_RETENTION",
-        "[default: 7d]",
-        "TRIBUTARY_LOG",
-        "[default: info]",
-        "TRIBUTARY_LOG_FORMAT",
-        "[default: text]",
-        "TRIBUTARY_SIGNALS",
-        "TRIBUTARY_CLIENT_TIMEOUT",
-        "TRIBUTARY_SHUTDOWN_TIMEOUT",
-    ] {
-        assert!(help.contains(expected), "--help lacks {expected:?}:\n{help}");
+    for expected in expected {
+        assert!(
+            help.contains(expected),
+            "`tributary {}` lacks {expected:?}:\n{help}",
+            args.join(" ")
+        );
     }
 }
 
 #[test]
+fn help_documents_every_setting_with_its_default() {
+    assert_help_mentions(
+        &["serve", "--help"],
+        &[
+            "TRIBUTARY_LISTEN",
+            "[default: 0.0.0.0:8000]",
+            "TRIBUTARY_REDIS_URL",
+            "TRIBUTARY_WINDOW",
+            "[default: 10]",
+            "TRIBUTARY_RETENTION",
+            "[default: 7d]",
+            "TRIBUTARY_LOG",
+            "[default: info]",
+            "TRIBUTARY_LOG_FORMAT",
+            "[default: text]",
+            "TRIBUTARY_SIGNALS",
+            "TRIBUTARY_CLIENT_TIMEOUT",
+            "TRIBUTARY_SHUTDOWN_TIMEOUT",
+        ],
+    );
+}
+
+#[test]
 fn top_level_help_lists_every_serve_setting_with_its_default() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tributary")).arg("--help").output().unwrap();
-    let help = String::from_utf8(output.stdout).unwrap();
-    for expected in [
-        "TRIBUTARY_LISTEN",
-        "default: 0.0.0.0:8000",
-        "TRIBUTARY_REDIS_URL",
-        "TRIBUTARY_WINDOW",
-        "default: 10",
-        "TRIBUTARY_RETENTION",
-        "default: 7d",
-        "TRIBUTARY_SIGNALS",
-        "TRIBUTARY_CLIENT_TIMEOUT",
-        "TRIBUTARY_SHUTDOWN_TIMEOUT",
-        "TRIBUTARY_LOG",
-        "TRIBUTARY_LOG_FORMAT",
-    ] {
-        assert!(help.contains(expected), "--help lacks {expected:?}:\n{help}");
-    }
+    assert_help_mentions(
+        &["--help"],
+        &[
+            "TRIBUTARY_LISTEN",
+            "default: 0.0.0.0:8000",
+            "TRIBUTARY_REDIS_URL",
+            "TRIBUTARY_WINDOW",
+            "default: 10",
+            "TRIBUTARY_RETENTION",
+            "default: 7d",
+            "TRIBUTARY_SIGNALS",
+            "TRIBUTARY_CLIENT_TIMEOUT",
+            "TRIBUTARY_SHUTDOWN_TIMEOUT",
+            "TRIBUTARY_LOG",
+            "TRIBUTARY_LOG_FORMAT",
+        ],
+    );
 }
 
 #[test]

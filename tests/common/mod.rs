@@ -13,6 +13,53 @@ use serde_json::Value;
 use tributary::config::ServeSettings;
 use tributary::startup::Application;
 
+/// A child process of a test, killed and reaped when dropped (a `Child` is
+/// not), so a failing test leaves no process behind.
+pub struct Process(pub Child);
+
+impl Process {
+    pub fn spawn(command: &mut Command) -> std::io::Result<Self> {
+        command.spawn().map(Self)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, …).
+    pub fn signal(&self, name: &str) {
+        let pid = self.id().to_string();
+        let status = Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap();
+        assert!(status.success(), "`kill -{name} {pid}` failed with {status}");
+    }
+
+    /// Whether it has exited, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().expect("the child's status")
+    }
+
+    /// Waits up to `deadline` for it to exit; `None` if it is still running.
+    pub fn wait_for_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if started.elapsed() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Polls `check` every 10 ms until it returns `Some`, or panics after `deadline`.
 pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
 where
@@ -36,7 +83,7 @@ pub fn free_port() -> u16 {
 /// A `redis-server` process of our own, with AOF on (`appendfsync always`), in a
 /// temporary directory. Killed when dropped.
 pub struct RedisServer {
-    child: Option<Child>,
+    child: Option<Process>,
     pub port: u16,
     dir: tempfile::TempDir,
     /// Serves TLS only (a self-signed certificate for `localhost`).
@@ -109,15 +156,14 @@ impl RedisServer {
         } else {
             command.args(["--port", &port]);
         }
-        let child = command
+        command
             .args(&self.extra)
             .args(["--bind", "127.0.0.1", "--dir", dir])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start redis-server");
+            .stderr(Stdio::null());
+        let child = Process::spawn(&mut command).expect("cannot start redis-server");
         self.child = Some(child);
     }
 
@@ -138,7 +184,7 @@ impl RedisServer {
     fn wait_ready(&mut self) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            if let Some(status) = self.child.as_mut().unwrap().exited() {
                 self.child = None;
                 return Err(status);
             }
@@ -166,10 +212,8 @@ impl RedisServer {
 
     /// SIGKILL: no shutdown, no final save; only what the AOF already holds survives.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // Dropping the process kills and reaps it.
+        self.child.take();
     }
 
     /// Starts again on the same port and data directory.
