@@ -71,6 +71,25 @@ pub struct ServeSettings {
     /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "TRIBUTARY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// How long one store operation may take before the request is answered 503.
+    #[arg(long, env = "TRIBUTARY_STORE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub store_timeout: Duration,
+    /// Requests handled at once; above this, requests are answered 503 with
+    /// `Retry-After` at once instead of queueing.
+    #[arg(long, env = "TRIBUTARY_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Open client connections; above this, new connections wait in the
+    /// kernel's accept queue until one closes.
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Readings per second one vehicle may send (a batch of 100 counts 100);
+    /// above it, 429 with `Retry-After`. 0 turns the limit off.
+    #[arg(long, env = "TRIBUTARY_VEHICLE_RATE", default_value_t = 1000)]
+    pub vehicle_rate: u32,
+    /// Readings one vehicle may send at once after a quiet spell (at least 1000,
+    /// the largest batch).
+    #[arg(long, env = "TRIBUTARY_VEHICLE_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1000..))]
+    pub vehicle_burst: u32,
 }
 
 impl Cli {
@@ -105,7 +124,8 @@ fn serve_settings_summary() -> String {
 }
 
 impl ServeSettings {
-    /// Settings for tests and embedding: the defaults, on a free loopback port.
+    /// Settings for tests and embedding: the defaults on a free loopback port,
+    /// but no per-vehicle rate limit (tests write far faster than a car).
     pub fn for_tests() -> Self {
         Self {
             listen: "127.0.0.1:0".into(),
@@ -115,6 +135,11 @@ impl ServeSettings {
             signals: None,
             client_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
+            store_timeout: Duration::from_secs(1),
+            max_in_flight: 256,
+            max_connections: 4096,
+            vehicle_rate: 0,
+            vehicle_burst: 2000,
         }
     }
 

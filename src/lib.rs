@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;
+pub mod metrics;
 pub mod simulate;
 pub mod startup;
 pub mod store;

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,18 +18,22 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::Service;
 
 use crate::config::ServeSettings;
 use crate::domain::Catalog;
 use crate::http::{AppState, router};
+use crate::metrics::Metrics;
 use crate::store::{DynStore, MemoryStore, RedisStore, StoreLimits};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    metrics: Metrics,
     client_timeout: Duration,
     shutdown_timeout: Duration,
+    max_connections: usize,
 }
 
 impl Application {
@@ -48,18 +53,28 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let state = AppState::from_settings(store, catalog, settings);
+        state.metrics.spawn_upkeep();
+        if let Some(limiter) = &state.limiter {
+            limiter.spawn_cleanup();
+        }
         tracing::info!(
             listen = %listener.local_addr()?,
-            store = store.kind(),
+            store = state.store.kind(),
             redis_url = settings.redacted_redis_url().as_deref(),
             window = settings.window,
             retention = %humantime::format_duration(settings.retention),
-            signals = catalog.signals().len(),
+            signals = state.catalog.signals().len(),
+            max_in_flight = settings.max_in_flight,
+            max_connections = settings.max_connections,
+            vehicle_rate = settings.vehicle_rate,
             "tributary listening"
         );
         Ok(Self {
             listener,
-            router: router(AppState::new(store, catalog, settings.client_timeout)),
+            metrics: state.metrics.clone(),
+            router: router(state),
+            max_connections: settings.max_connections as usize,
             client_timeout: settings.client_timeout,
             shutdown_timeout: settings.shutdown_timeout,
         })
@@ -81,8 +96,16 @@ impl Application {
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(self.client_timeout);
         let graceful = GracefulShutdown::new();
+        // As in mini-redis: a permit per open connection, taken before accepting,
+        // so that past the limit new connections wait in the kernel's accept
+        // queue instead of costing this process memory.
+        let connections = Arc::new(Semaphore::new(self.max_connections));
         tokio::pin!(shutdown);
         loop {
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = &mut shutdown => break,
+            };
             let (stream, _peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -102,10 +125,14 @@ impl Application {
             });
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
+            let open = self.metrics.connections().clone();
+            open.increment(1.0);
             tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     tracing::debug!(error = %err, "connection ended with an error");
                 }
+                open.decrement(1.0);
+                drop(permit);
             });
         }
         drop(self.listener);

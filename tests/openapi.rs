@@ -10,7 +10,7 @@ use common::{Answer, Backend, TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 /// What the service serves, by method and path template.
-const SERVED: [(&str, &str); 9] = [
+const SERVED: [(&str, &str); 10] = [
     ("POST", "/record"),
     ("GET", "/collect"),
     ("POST", "/collect"),
@@ -20,6 +20,7 @@ const SERVED: [(&str, &str); 9] = [
     ("GET", "/v1/signals"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
 ];
 
 const HTTP_METHODS: [&str; 8] =

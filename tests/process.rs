@@ -174,7 +174,8 @@ fn ctrl_c_exits_0() {
 
 #[test]
 fn json_logs_have_one_line_per_request_with_route_status_and_latency_but_no_body() {
-    let server = Server::start(&[("TRIBUTARY_LOG_FORMAT", "json"), ("TRIBUTARY_LOG", "info")]);
+    let server =
+        Server::start(&[("TRIBUTARY_LOG_FORMAT", "json"), ("TRIBUTARY_LOG", "tributary=debug")]);
     let body = r#"{"engine_temperature": 87.125}"#;
     let response = http(
         server.port,

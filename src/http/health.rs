@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -35,11 +37,29 @@ pub async fn healthz() -> Json<Status> {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    match state.store.ping().await {
+    match state.ping().await {
         Ok(()) => Ok(Json(Status { status: "ready", store: Some(state.store.kind()) })),
         Err(err) => Err(ApiError::NotReady(format!(
             "the {} store is not reachable: {err}",
             state.store.kind()
         ))),
     }
+}
+
+/// Prometheus metrics, in the text exposition format: requests, latencies,
+/// readings accepted and refused, store operations, shed and rate-limited
+/// requests, vehicles held.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Counting vehicles can mean a scan of the store: a failure leaves the
+    // last count in place rather than failing the scrape.
+    if let Ok(count) = state.vehicle_count().await {
+        state.metrics.set_vehicles(count);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

@@ -3,48 +3,28 @@
 
 pub mod body;
 mod health;
+mod limit;
 pub mod openapi;
 pub mod problem;
 mod seed;
+mod state;
 mod v1;
 mod vehicle;
 pub mod wire;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tracing::Instrument;
 
-use crate::domain::{Catalog, Clock};
-use crate::store::DynStore;
-use problem::ApiError;
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: DynStore,
-    pub catalog: Arc<Catalog>,
-    pub clock: Arc<Clock>,
-    /// How long a client may take to send a request body.
-    pub body_timeout: Duration,
-}
-
-impl AppState {
-    pub fn new(store: DynStore, catalog: Catalog, body_timeout: Duration) -> Self {
-        Self { store, catalog: Arc::new(catalog), clock: Arc::new(Clock::new()), body_timeout }
-    }
-
-    pub fn parse_context(&self) -> wire::ParseContext<'_> {
-        wire::ParseContext { catalog: &self.catalog, clock: &self.clock }
-    }
-}
+use problem::{ApiError, ProblemType};
+pub use state::AppState;
 
 /// Every route of the service, with its middleware, and `/openapi.json`
 /// generated from the same handlers and the same catalog so the document cannot
@@ -63,8 +43,32 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyDeadlineLayer::new(state.body_timeout))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .layer(middleware::from_fn_with_state(state.clone(), observe_request))
         .with_state(state)
+}
+
+/// Answers 503 at once when the in-flight limit is reached, instead of letting
+/// requests queue without bound. Health checks and metrics are never shed: they
+/// are how an operator sees the overload.
+async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(request.uri().path(), "/healthz" | "/metrics") {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        state.metrics.shed();
+        return ApiError::Overloaded { limit: state.max_in_flight }.into_response();
+    };
+    // A guard, so that a request whose client went away still leaves the gauge.
+    struct InFlight<'a>(&'a metrics::Gauge);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.decrement(1.0);
+        }
+    }
+    state.metrics.in_flight().increment(1.0);
+    let _in_flight = InFlight(state.metrics.in_flight());
+    next.run(request).await
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -78,27 +82,41 @@ async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed { method: method.to_string() }
 }
 
-/// One log line per request: method, matched route, status, latency. Bodies are
-/// never logged. Handlers add the vehicle to the span.
-async fn log_request(request: Request, next: Next) -> Response {
+/// Metrics for every request, and a log line: at debug level (at thousands of
+/// requests a second, a line each would cost more than the request; the
+/// metrics count them), or warn for a 5xx. Bodies are never logged. Handlers
+/// add the vehicle to the span.
+async fn observe_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // A clone of the matched path is a reference count, not a copy of the string.
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let span = tracing::info_span!(
+    let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+    let method = request.method().clone();
+    let span = tracing::debug_span!(
         "request",
-        method = %request.method(),
-        route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
+        %method,
+        route,
         vehicle = tracing::field::Empty,
     );
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let status = response.status();
+    state.metrics.request_finished(method.as_str(), route, status.as_u16(), elapsed);
+    if method == Method::POST && is_write_route(route) && !status.is_success() {
+        let reason = response.extensions().get::<ProblemType>().map_or("other", |kind| kind.0);
+        state.metrics.write_rejected(reason);
+    }
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {
-        if response.status().is_server_error() {
-            tracing::warn!(status, latency_us, "request finished");
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_us, "request finished");
         } else {
-            tracing::info!(status, latency_us, "request finished");
+            tracing::debug!(status = status.as_u16(), latency_us, "request finished");
         }
     });
     response
+}
+
+fn is_write_route(route: &str) -> bool {
+    matches!(route, "/record" | "/v1/vehicles/{vehicle_id}/readings")
 }

@@ -33,6 +33,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::list_signals))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }
 
 /// The whole document for a server running with `catalog`.
@@ -248,10 +249,19 @@ pub(super) enum WriteErrors {
     /// Internal error, logged; the readings may or may not have been stored.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
-    /// Store unavailable; the readings may or may not have been stored (a Redis
-    /// call that timed out may still have been applied). Retrying with the same
-    /// device `timestamp` is idempotent; without one, a retry may store the
-    /// reading twice.
+    /// The vehicle's rate limit (`rate-limited`): nothing was stored; `limit`
+    /// says which limit and when to retry.
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    RateLimited(Problem),
+    /// The server is at its in-flight limit (`overloaded`: refused unread), or
+    /// the store is unavailable (`store-unavailable`: the readings
+    /// may or may not have been stored, as a Redis call that timed out may still
+    /// have been applied). Retrying with the same device `timestamp` is
+    /// idempotent; without one, a retry may store the reading twice.
     #[response(
         status = 503,
         content_type = "application/problem+json",
@@ -267,7 +277,8 @@ pub(super) enum ReadErrors {
     /// Internal error, logged.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
-    /// Store unavailable; retry shortly.
+    /// The store is unavailable (`store-unavailable`), or the server is at its
+    /// in-flight limit (`overloaded`); retry shortly.
     #[response(
         status = 503,
         content_type = "application/problem+json",

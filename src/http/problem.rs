@@ -58,6 +58,15 @@ pub enum ApiError {
     /// The service is up but cannot serve yet (for `/readyz`).
     #[error("{0}")]
     NotReady(String),
+    /// More requests are in flight than the server takes at once.
+    #[error("the server is handling its limit of {limit} requests at once; retry in a second")]
+    Overloaded { limit: usize },
+    /// The vehicle sent more readings than its rate limit allows.
+    #[error(
+        "vehicle {:?} may send {} readings per second (bursts of up to {}); this request's {} would exceed that, so none were stored; retry after {} s",
+        limit.vehicle, limit.readings_per_second, limit.burst, limit.requested, limit.retry_after_seconds
+    )]
+    RateLimited { limit: RateLimit },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,9 +95,10 @@ impl ApiError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::NotReady(_)
+            | Self::Overloaded { .. }
+            | Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(StoreError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,6 +114,8 @@ impl ApiError {
             Self::NotFound(_) => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => "store-unavailable",
+            Self::Overloaded { .. } => "overloaded",
+            Self::RateLimited { .. } => "rate-limited",
             Self::Store(StoreError::Internal(_)) => "internal",
         }
     }
@@ -130,7 +142,30 @@ pub struct Problem {
     /// One entry per bad field, for invalid requests.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
+    /// The limit that was hit, for `rate-limited`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<RateLimit>,
 }
+
+/// Which rate limit refused a request, and when to try again.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RateLimit {
+    /// The limit's name: `vehicle-readings`, readings per second per vehicle.
+    pub name: &'static str,
+    pub vehicle: String,
+    pub readings_per_second: u32,
+    /// How many readings a vehicle may send at once after a quiet spell.
+    pub burst: u32,
+    /// Readings in the refused request.
+    pub requested: usize,
+    /// Also in the `Retry-After` header.
+    pub retry_after_seconds: u64,
+}
+
+/// The problem type of an error response, as a response extension, so that
+/// metrics can count refusals by reason without parsing the body.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemType(pub &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -147,10 +182,17 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let kind = format!("urn:tributary:problem:{}", self.slug());
-        let errors = match self {
-            Self::InvalidRequest { errors, .. } => errors,
-            _ => Vec::new(),
+        let slug = self.slug();
+        let kind = format!("urn:tributary:problem:{slug}");
+        let retry_after = match &self {
+            Self::RateLimited { limit } => Some(limit.retry_after_seconds),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        let (errors, limit) = match self {
+            Self::InvalidRequest { errors, .. } => (errors, None),
+            Self::RateLimited { limit } => (Vec::new(), Some(limit)),
+            _ => (Vec::new(), None),
         };
         let problem = Problem {
             kind,
@@ -158,14 +200,16 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            limit,
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        response.extensions_mut().insert(ProblemType(slug));
         response
     }
 }

@@ -98,7 +98,7 @@ pub async fn record(
 ) -> Result<Json<RecordOk>, ApiError> {
     let request = wire::parse_record(&body, &state.parse_context())?;
     let vehicle = vehicle::named_or_default(request.vehicle);
-    state.store.record(&vehicle, &request.readings, state.clock.now()).await?;
+    state.record(&vehicle, &request.readings).await?;
     Ok(Json(RecordOk { success: true }))
 }
 
@@ -155,7 +155,7 @@ async fn collect(
     body: Option<&Value>,
 ) -> Result<Json<Value>, ApiError> {
     let vehicle = vehicle::for_collect(query, body)?;
-    let history = state.store.history(&vehicle, state.catalog.names()).await?;
+    let history = state.history(&vehicle, state.catalog.names()).await?;
 
     let mut answer = Map::new();
     answer.insert("current_engine_temperature".into(), Value::Null);

@@ -201,7 +201,7 @@ pub async fn post_readings(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Accepted>, ApiError> {
     let readings = wire::parse_batch(&body, &state.parse_context())?;
-    state.store.record(&vehicle, &readings, state.clock.now()).await?;
+    state.record(&vehicle, &readings).await?;
     Ok(Json(Accepted { accepted: readings.len() }))
 }
 
@@ -301,7 +301,7 @@ async fn history_or_404(
     vehicle: &VehicleId,
     signals: &[SignalName],
 ) -> Result<VehicleHistory, ApiError> {
-    state.store.history(vehicle, signals).await?.ok_or_else(|| {
+    state.history(vehicle, signals).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
             "vehicle {:?} has sent no readings (or none within the retention period)",
             vehicle.as_str()

@@ -148,6 +148,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn vehicle_count(&self) -> Result<u64, StoreError> {
+        Ok(self.shared.vehicles.lock().expect("memory store lock poisoned").len() as u64)
+    }
+
     fn kind(&self) -> &'static str {
         "memory"
     }

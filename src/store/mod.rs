@@ -81,6 +81,10 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// How many vehicles the store holds, for metrics. May include vehicles
+    /// past the retention period that are not yet swept away.
+    async fn vehicle_count(&self) -> Result<u64, StoreError>;
+
     /// A short name for logs and `/readyz`.
     fn kind(&self) -> &'static str;
 }

@@ -267,6 +267,34 @@ impl Store for RedisStore {
         }
     }
 
+    /// Counts the vehicles' meta hashes with `SCAN`, which never blocks Redis
+    /// for long; each step has its own deadline.
+    async fn vehicle_count(&self) -> Result<u64, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut cursor: u64 = 0;
+        let mut count = 0;
+        loop {
+            let (next, keys): (u64, Vec<redis::Value>) = self
+                .with_deadline(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg("tributary:{*}:meta")
+                        .arg("COUNT")
+                        .arg(10_000)
+                        .arg("TYPE")
+                        .arg("hash")
+                        .query_async(&mut connection),
+                )
+                .await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(count);
+            }
+            cursor = next;
+        }
+    }
+
     fn kind(&self) -> &'static str {
         "redis"
     }

@@ -1,0 +1,116 @@
+//! The per-vehicle rate limit: so that one runaway sensor cannot take the
+//! service's capacity from the rest of the fleet.
+//!
+//! A token bucket per vehicle (governor's GCRA), counted in readings, not
+//! requests: a batch of 100 costs 100. Buckets of vehicles that have been quiet
+//! long enough to be full again are dropped every minute, so the map holds only
+//! vehicles sending now.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::problem::{ApiError, RateLimit};
+use crate::domain::VehicleId;
+
+pub struct VehicleLimiter {
+    limiter: DefaultKeyedRateLimiter<VehicleId>,
+    clock: DefaultClock,
+    readings_per_second: NonZeroU32,
+    burst: NonZeroU32,
+}
+
+impl VehicleLimiter {
+    /// `None` when `readings_per_second` is 0: no limit.
+    pub fn new(readings_per_second: u32, burst: u32) -> Option<Arc<Self>> {
+        let readings_per_second = NonZeroU32::new(readings_per_second)?;
+        let burst = NonZeroU32::new(burst).unwrap_or(readings_per_second);
+        let quota = Quota::per_second(readings_per_second).allow_burst(burst);
+        let limiter = Arc::new(Self {
+            limiter: RateLimiter::dashmap(quota),
+            clock: DefaultClock::default(),
+            readings_per_second,
+            burst,
+        });
+        Some(limiter)
+    }
+
+    /// Takes `readings` from the vehicle's bucket, or refuses them all.
+    pub fn admit(&self, vehicle: &VehicleId, readings: usize) -> Result<(), ApiError> {
+        let n = NonZeroU32::new(u32::try_from(readings.max(1)).unwrap_or(u32::MAX))
+            .expect("at least one");
+        let retry_after = match self.limiter.check_key_n(vehicle, n) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(not_until)) => not_until.wait_time_from(self.clock.now()),
+            // More than a whole burst at once: it can never pass as one request.
+            Err(_) => Duration::from_secs(1),
+        };
+        Err(ApiError::RateLimited {
+            limit: RateLimit {
+                name: "vehicle-readings",
+                vehicle: vehicle.as_str().to_owned(),
+                readings_per_second: self.readings_per_second.get(),
+                burst: self.burst.get(),
+                requested: readings,
+                retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
+        })
+    }
+
+    /// Drops the buckets of quiet vehicles once a minute, while the limiter is
+    /// in use.
+    pub fn spawn_cleanup(self: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(limiter) = weak.upgrade() else { return };
+                limiter.limiter.retain_recent();
+                limiter.limiter.shrink_to_fit();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vehicle(id: &str) -> VehicleId {
+        VehicleId::try_from(id).unwrap()
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_next_reading_is_refused_with_a_retry_time() {
+        let limiter = VehicleLimiter::new(10, 20).unwrap();
+        let car = vehicle("car-1");
+        assert!(limiter.admit(&car, 15).is_ok());
+        assert!(limiter.admit(&car, 5).is_ok());
+        let Err(ApiError::RateLimited { limit }) = limiter.admit(&car, 1) else {
+            panic!("the 21st reading within a moment must be refused");
+        };
+        assert_eq!((limit.readings_per_second, limit.burst, limit.requested), (10, 20, 1));
+        assert_eq!(limit.retry_after_seconds, 1);
+        // Other vehicles have their own buckets.
+        assert!(limiter.admit(&vehicle("car-2"), 20).is_ok());
+    }
+
+    #[test]
+    fn a_request_larger_than_the_burst_is_refused_whole() {
+        let limiter = VehicleLimiter::new(10, 20).unwrap();
+        assert!(matches!(limiter.admit(&vehicle("car"), 21), Err(ApiError::RateLimited { .. })));
+        // Nothing was taken from the bucket.
+        assert!(limiter.admit(&vehicle("car"), 20).is_ok());
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        assert!(VehicleLimiter::new(0, 100).is_none());
+    }
+}

@@ -1,0 +1,110 @@
+//! What every handler can reach, and the one path by which handlers use the
+//! store: rate-limited, time-bounded and measured.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::limit::VehicleLimiter;
+use super::problem::ApiError;
+use super::wire;
+use crate::config::ServeSettings;
+use crate::domain::{Catalog, Clock, Reading, SignalName, VehicleId};
+use crate::metrics::Metrics;
+use crate::store::{DynStore, StoreError, VehicleHistory};
+
+/// Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub catalog: Arc<Catalog>,
+    pub clock: Arc<Clock>,
+    pub metrics: Metrics,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// How long any one store operation may take before the request gets a 503.
+    pub store_timeout: Duration,
+    /// Permits for requests in flight; when none is left, requests are shed.
+    pub in_flight: Arc<Semaphore>,
+    pub max_in_flight: usize,
+    pub limiter: Option<Arc<VehicleLimiter>>,
+}
+
+impl AppState {
+    /// A state with the default limits and no rate limit, for embedding and tests.
+    pub fn new(store: DynStore, catalog: Catalog, body_timeout: Duration) -> Self {
+        let mut settings = ServeSettings::for_tests();
+        settings.client_timeout = body_timeout;
+        Self::from_settings(store, catalog, &settings)
+    }
+
+    pub fn from_settings(store: DynStore, catalog: Catalog, settings: &ServeSettings) -> Self {
+        Self {
+            store,
+            catalog: Arc::new(catalog),
+            clock: Arc::new(Clock::new()),
+            metrics: Metrics::new(),
+            body_timeout: settings.client_timeout,
+            store_timeout: settings.store_timeout,
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight as usize)),
+            max_in_flight: settings.max_in_flight as usize,
+            limiter: VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst),
+        }
+    }
+
+    pub fn parse_context(&self) -> wire::ParseContext<'_> {
+        wire::ParseContext { catalog: &self.catalog, clock: &self.clock }
+    }
+
+    /// Stores one vehicle's readings, if its rate limit allows them.
+    pub async fn record(&self, vehicle: &VehicleId, readings: &[Reading]) -> Result<(), ApiError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.admit(vehicle, readings.len()).inspect_err(|_| self.metrics.rate_limited())?;
+        }
+        let received_at = self.clock.now();
+        self.observe("record", self.store.record(vehicle, readings, received_at)).await?;
+        self.metrics.readings_accepted(readings.len());
+        Ok(())
+    }
+
+    pub async fn history(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Option<VehicleHistory>, StoreError> {
+        self.observe("history", self.store.history(vehicle, signals)).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.observe("ping", self.store.ping()).await
+    }
+
+    pub async fn vehicle_count(&self) -> Result<u64, StoreError> {
+        self.observe("vehicle_count", self.store.vehicle_count()).await
+    }
+
+    /// Bounds a store operation by the store timeout and measures it. A store
+    /// that does not answer in time is unavailable, as far as the caller knows.
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(self.store_timeout, call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                self.store_timeout.as_millis()
+            ))),
+        };
+        let error = outcome.as_ref().err().map(|err| match err {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Internal(_) => "internal",
+        });
+        self.metrics.store_operation(operation, started.elapsed(), error);
+        outcome
+    }
+}

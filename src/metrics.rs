@@ -1,0 +1,200 @@
+//! Prometheus metrics, rendered at `GET /metrics`.
+//!
+//! Each `Metrics` owns its own recorder rather than installing a global one, so
+//! that several services in one process (the tests start dozens) count
+//! separately. Fixed series are registered once and kept as handles; series
+//! with a label per request (route, status) go through the recorder's registry.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+const HTTP_REQUESTS: &str = "tributary_http_requests_total";
+const HTTP_DURATION: &str = "tributary_http_request_duration_seconds";
+const HTTP_IN_FLIGHT: &str = "tributary_http_requests_in_flight";
+const HTTP_CONNECTIONS: &str = "tributary_http_connections_open";
+const SHED: &str = "tributary_http_requests_shed_total";
+const RATE_LIMITED: &str = "tributary_rate_limited_requests_total";
+const READINGS_ACCEPTED: &str = "tributary_readings_accepted_total";
+const WRITES_REJECTED: &str = "tributary_write_requests_rejected_total";
+const STORE_DURATION: &str = "tributary_store_operation_duration_seconds";
+const STORE_ERRORS: &str = "tributary_store_errors_total";
+const VEHICLES: &str = "tributary_vehicles";
+
+/// Latency buckets, in seconds: from 100 µs (a memory-store request) to 10 s.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
+];
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The service's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    in_flight: Gauge,
+    connections: Gauge,
+    shed: Counter,
+    rate_limited: Counter,
+    readings_accepted: Counter,
+    vehicles: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let describe = |name: &'static str, unit: Unit, help: &'static str| {
+            // Every metric is described, whatever its kind: the exporter keys
+            // descriptions by name.
+            recorder.describe_counter(KeyName::from_const_str(name), Some(unit), help.into());
+        };
+        describe(
+            HTTP_REQUESTS,
+            Unit::Count,
+            "HTTP requests answered, by method, route and status.",
+        );
+        describe(
+            HTTP_DURATION,
+            Unit::Seconds,
+            "Time to answer an HTTP request, by method and route.",
+        );
+        describe(HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now.");
+        describe(HTTP_CONNECTIONS, Unit::Count, "Open client connections.");
+        describe(
+            SHED,
+            Unit::Count,
+            "Requests answered 503 at once because the in-flight limit was reached.",
+        );
+        describe(
+            RATE_LIMITED,
+            Unit::Count,
+            "Write requests refused by a vehicle's rate limit (429).",
+        );
+        describe(READINGS_ACCEPTED, Unit::Count, "Readings stored (one per reading object).");
+        describe(
+            WRITES_REJECTED,
+            Unit::Count,
+            "Write requests refused, by problem type; a refused request stores none of its readings.",
+        );
+        describe(STORE_DURATION, Unit::Seconds, "Time the store took, by operation.");
+        describe(STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind.");
+        describe(
+            VEHICLES,
+            Unit::Count,
+            "Vehicles the store holds (heard from within the retention period).",
+        );
+        let fixed = |name: &'static str| Key::from_static_name(name);
+        let inner = Inner {
+            in_flight: recorder.register_gauge(&fixed(HTTP_IN_FLIGHT), &METADATA),
+            connections: recorder.register_gauge(&fixed(HTTP_CONNECTIONS), &METADATA),
+            shed: recorder.register_counter(&fixed(SHED), &METADATA),
+            rate_limited: recorder.register_counter(&fixed(RATE_LIMITED), &METADATA),
+            readings_accepted: recorder.register_counter(&fixed(READINGS_ACCEPTED), &METADATA),
+            vehicles: recorder.register_gauge(&fixed(VEHICLES), &METADATA),
+            handle: recorder.handle(),
+            recorder,
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.inner.handle.render()
+    }
+
+    /// Histogram samples pile up until they are folded into buckets: do that
+    /// every few seconds, whether or not anyone scrapes, for as long as these
+    /// metrics are in use.
+    pub fn spawn_upkeep(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.handle.run_upkeep();
+            }
+        });
+    }
+
+    pub fn request_finished(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = Label::new("method", method.to_owned());
+        let route = Label::new("route", route.to_owned());
+        let recorder = &self.inner.recorder;
+        let duration = Key::from_parts(HTTP_DURATION, vec![method.clone(), route.clone()]);
+        recorder.register_histogram(&duration, &METADATA).record(elapsed.as_secs_f64());
+        let status = Label::new("status", status.to_string());
+        let requests = Key::from_parts(HTTP_REQUESTS, vec![method, route, status]);
+        recorder.register_counter(&requests, &METADATA).increment(1);
+    }
+
+    pub fn in_flight(&self) -> &Gauge {
+        &self.inner.in_flight
+    }
+
+    pub fn connections(&self) -> &Gauge {
+        &self.inner.connections
+    }
+
+    pub fn shed(&self) {
+        self.inner.shed.increment(1);
+    }
+
+    pub fn rate_limited(&self) {
+        self.inner.rate_limited.increment(1);
+    }
+
+    pub fn readings_accepted(&self, count: usize) {
+        self.inner.readings_accepted.increment(count as u64);
+    }
+
+    pub fn write_rejected(&self, reason: &'static str) {
+        let key =
+            Key::from_parts(WRITES_REJECTED, vec![Label::from_static_parts("reason", reason)]);
+        self.inner.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    pub fn store_operation(
+        &self,
+        operation: &'static str,
+        elapsed: Duration,
+        error: Option<&'static str>,
+    ) {
+        let recorder = &self.inner.recorder;
+        let labels = vec![Label::from_static_parts("operation", operation)];
+        let duration = Key::from_parts(STORE_DURATION, labels.clone());
+        recorder.register_histogram(&duration, &METADATA).record(elapsed.as_secs_f64());
+        if let Some(kind) = error {
+            let mut labels = labels;
+            labels.push(Label::from_static_parts("kind", kind));
+            recorder
+                .register_counter(&Key::from_parts(STORE_ERRORS, labels), &METADATA)
+                .increment(1);
+        }
+    }
+
+    pub fn set_vehicles(&self, count: u64) {
+        self.inner.vehicles.set(count as f64);
+    }
+}

@@ -1,0 +1,312 @@
+//! Limits that keep the service answering under pressure: the in-flight bound
+//! (503 at once, not a queue), the per-vehicle rate limit (429), the connection
+//! limit, and the metrics that show them.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{Backend, spawn_app_with};
+use serde_json::json;
+
+/// Opens a connection and sends a POST's headers and the first byte of its
+/// body, then stops: the request holds an in-flight slot until the rest comes.
+fn half_sent_post(port: u16, path: &str, body: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..1]
+    )
+    .unwrap();
+    stream
+}
+
+/// Sends the rest of a `half_sent_post` and reads the whole answer.
+fn finish(mut stream: TcpStream, body: &str) -> String {
+    stream.write_all(&body.as_bytes()[1..]).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    // Read until the body (after the blank line) is complete or the peer closes.
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
+                })
+                .and_then(|n| n.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| body.len() >= n) {
+                break;
+            }
+        }
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+/// Reads the value of a metric series (exact series text before the value).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_limit_requests_get_503_at_once_and_nothing_is_stored() {
+    let app = spawn_app_with(Backend::Memory, |s| s.max_in_flight = 3).await;
+    let body = r#"{"engine_temperature": 80}"#;
+    let held: Vec<_> = (0..3).map(|_| half_sent_post(app.port, "/record", body)).collect();
+    // Each held request has taken its slot once the server has read its headers.
+    common::eventually(Duration::from_secs(5), "three requests in flight", || async {
+        let text = app.get("/metrics").await.text;
+        (metric(&text, "tributary_http_requests_in_flight") == Some(3.0)).then_some(())
+    })
+    .await;
+
+    let started = Instant::now();
+    let answer = app.post_record(&json!({"engine_temperature": 99})).await;
+    let shed_in = started.elapsed();
+    let problem = answer.assert_problem(503, "limit of 3 requests");
+    assert_eq!(problem["type"], "urn:tributary:problem:overloaded");
+    assert!(shed_in < Duration::from_secs(1), "shedding took {shed_in:?}");
+    let answer = app.send(app.client.get(app.url("/v1/signals"))).await;
+    assert_eq!(answer.status, 503, "reads are shed too: {}", answer.text);
+    // Health checks and metrics stay reachable: they are how an operator sees it.
+    assert_eq!(app.get("/healthz").await.status, 200);
+
+    // The held requests complete with their real answers, and then there is room.
+    for stream in held {
+        let answer = finish(stream, body);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let collect = app.collect().await;
+    assert_eq!(collect["current_engine_temperature"], 80.0, "the shed reading was not stored");
+    assert_eq!(app.post_record(&json!({"engine_temperature": 81})).await.status, 200);
+
+    let text = app.get("/metrics").await.text;
+    assert_eq!(metric(&text, "tributary_http_requests_shed_total"), Some(2.0), "{text}");
+    assert_eq!(
+        metric(&text, r#"tributary_write_requests_rejected_total{reason="overloaded"}"#),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shed_response_says_when_to_retry() {
+    let app = spawn_app_with(Backend::Memory, |s| s.max_in_flight = 1).await;
+    let body = r#"{"engine_temperature": 80}"#;
+    let held = half_sent_post(app.port, "/record", body);
+    let answer = common::eventually(Duration::from_secs(5), "a shed request", || async {
+        let response = app
+            .client
+            .post(app.url("/record"))
+            .json(&json!({"engine_temperature": 1}))
+            .send()
+            .await
+            .unwrap();
+        (response.status() == 503).then_some(response)
+    })
+    .await;
+    assert_eq!(answer.headers()["retry-after"], "1");
+    assert!(finish(held, body).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_over_its_rate_gets_429_naming_the_limit_and_other_vehicles_are_unaffected() {
+    let app = spawn_app_with(Backend::Memory, |s| {
+        s.vehicle_rate = 1;
+        s.vehicle_burst = 1000;
+    })
+    .await;
+    let batch: Vec<_> = (0..1000).map(|i| json!({"engine_rpm": 1000 + i})).collect();
+    let answer = app.post_json("/v1/vehicles/runaway/readings", &json!(batch)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+
+    let response = app
+        .client
+        .post(app.url("/record?vehicle_id=runaway"))
+        .json(&json!({"vehicle_id": "runaway", "engine_rpm": 5000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
+    let text = response.text().await.unwrap();
+    let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(problem["type"], "urn:tributary:problem:rate-limited", "{problem}");
+    assert_eq!(problem["status"], 429);
+    assert_eq!(problem["limit"]["name"], "vehicle-readings", "{problem}");
+    assert_eq!(problem["limit"]["vehicle"], "runaway");
+    assert_eq!(problem["limit"]["readings_per_second"], 1);
+    assert_eq!(problem["limit"]["burst"], 1000);
+    assert_eq!(problem["limit"]["retry_after_seconds"], retry_after);
+    assert!(problem["detail"].as_str().unwrap().contains("1 readings per second"), "{problem}");
+
+    // Nothing of the refused request was stored.
+    let summary = app.get("/v1/vehicles/runaway").await.json();
+    assert_eq!(summary["signals"]["engine_rpm"]["total"], 1000, "{summary}");
+    assert_eq!(summary["signals"]["engine_rpm"]["current"], 1999.0, "{summary}");
+    // Another car still gets through.
+    let answer = app.post_json("/v1/vehicles/calm/readings", &json!({"engine_rpm": 800})).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+
+    let text = app.get("/metrics").await.text;
+    assert_eq!(metric(&text, "tributary_rate_limited_requests_total"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(&text, r#"tributary_write_requests_rejected_total{reason="rate-limited"}"#),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "tributary_readings_accepted_total"), Some(1001.0));
+}
+
+async fn metrics_count_requests_readings_refusals_and_vehicles(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    for vehicle in ["a", "b", "c"] {
+        let answer = app
+            .post_json(
+                &format!("/v1/vehicles/{vehicle}/readings"),
+                &json!([{"engine_rpm": 900}, {"vehicle_speed": 50}]),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    app.post_record(&json!({"engine_temperature": "hot"})).await.assert_problem(422, "");
+    app.post_record_raw("{", Some("application/json")).await.assert_problem(400, "");
+    assert_eq!(app.get("/v1/vehicles/a").await.status, 200);
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let series = |s: &str| metric(&text, s).unwrap_or_else(|| panic!("no series {s} in\n{text}"));
+    assert_eq!(series("tributary_readings_accepted_total"), 6.0);
+    assert_eq!(series("tributary_vehicles"), 3.0);
+    assert_eq!(
+        series(
+            r#"tributary_http_requests_total{method="POST",route="/v1/vehicles/{vehicle_id}/readings",status="200"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        series(r#"tributary_http_requests_total{method="POST",route="/record",status="422"}"#),
+        1.0
+    );
+    assert_eq!(series(r#"tributary_write_requests_rejected_total{reason="invalid-request"}"#), 1.0);
+    assert_eq!(series(r#"tributary_write_requests_rejected_total{reason="malformed-body"}"#), 1.0);
+    assert_eq!(
+        series(
+            r#"tributary_http_request_duration_seconds_count{method="GET",route="/v1/vehicles/{vehicle_id}"}"#
+        ),
+        1.0
+    );
+    assert!(text.contains(r#"tributary_http_request_duration_seconds_bucket{method="GET",route="/v1/vehicles/{vehicle_id}",le="0.001"}"#));
+    assert_eq!(
+        series(r#"tributary_store_operation_duration_seconds_count{operation="record"}"#),
+        3.0
+    );
+    assert!(text.contains("# HELP tributary_readings_accepted_total"), "{text}");
+    // Unknown paths share one series instead of one each.
+    app.get("/no/such/path/1").await;
+    app.get("/no/such/path/2").await;
+    let text = app.get("/metrics").await.text;
+    assert_eq!(
+        metric(
+            &text,
+            r#"tributary_http_requests_total{method="GET",route="<unmatched>",status="404"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_are_counted_and_timed() {
+    let mut app = spawn_app_with(Backend::Redis, |_| {}).await;
+    app.redis().kill();
+    app.post_record(&json!({"engine_temperature": 1})).await.assert_problem(503, "unavailable");
+    let text = app.get("/metrics").await.text;
+    assert_eq!(
+        metric(&text, r#"tributary_store_errors_total{operation="record",kind="unavailable"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, r#"tributary_write_requests_rejected_total{reason="store-unavailable"}"#),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_limit_new_clients_wait_until_slow_ones_are_cut_off() {
+    let app = spawn_app_with(Backend::Memory, |s| {
+        s.max_connections = 4;
+        s.client_timeout = Duration::from_secs(2);
+    })
+    .await;
+    // Four clients that trickle header bytes and never finish: each returns
+    // how long the server took to cut it off.
+    let started = Instant::now();
+    let port = app.port;
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").unwrap();
+            std::thread::spawn(move || trickle_until_cut_off(stream, started))
+        })
+        .collect();
+    let waiting = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        (answer, started.elapsed())
+    });
+    for client in slow {
+        let cut_off = client.join().unwrap();
+        // The header deadline is total: the trickled bytes did not extend it.
+        assert!(
+            (Duration::from_millis(1900)..Duration::from_secs(6)).contains(&cut_off),
+            "a slow client was cut off after {cut_off:?}; the timeout is 2 s"
+        );
+    }
+    let (answer, answered_after) = waiting.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "the waiting client was served: {answer:?}");
+    assert!(
+        answered_after >= Duration::from_millis(1900),
+        "the fifth connection was served after {answered_after:?}, before a slot freed"
+    );
+}
+
+/// Writes a byte every 50 ms until the server closes the connection; returns
+/// when that happened, from `started`.
+fn trickle_until_cut_off(mut stream: TcpStream, started: Instant) -> Duration {
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut buffer = [0; 256];
+    loop {
+        if stream.write_all(b"a").is_err() {
+            return started.elapsed();
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return started.elapsed(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // An answer (hyper may say 408) or a reset: either way, cut off.
+            Ok(_) | Err(_) => return started.elapsed(),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "a slow client was never cut off");
+    }
+}
+on_both_stores!(metrics_count_requests_readings_refusals_and_vehicles);
