@@ -9,16 +9,18 @@ use std::time::{Duration, Instant};
 
 use common::{Process, free_port};
 
-/// A `tributary serve` process, killed if the test ends early.
+/// A `tributary serve` process, killed if the test ends early. Its logs are
+/// read as they come, so a chatty server never blocks on a full pipe.
 struct Server {
     process: Process,
     port: u16,
+    logs: std::thread::JoinHandle<String>,
 }
 
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let process = Process::spawn(
+        let mut process = Process::spawn(
             Command::new(env!("CARGO_BIN_EXE_tributary"))
                 .arg("serve")
                 .env_clear()
@@ -28,7 +30,13 @@ impl Server {
                 .stderr(Stdio::piped()),
         )
         .unwrap();
-        let mut server = Self { process, port };
+        let mut stderr = process.0.stderr.take().unwrap();
+        let logs = std::thread::spawn(move || {
+            let mut logs = String::new();
+            let _ = stderr.read_to_string(&mut logs);
+            logs
+        });
+        let mut server = Self { process, port, logs };
         server.wait_until_listening();
         server
     }
@@ -51,9 +59,7 @@ impl Server {
         let status = self.process.wait_for_exit(deadline);
         let status =
             status.unwrap_or_else(|| panic!("the server did not exit within {deadline:?}"));
-        let mut logs = String::new();
-        self.process.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-        (status.code(), logs)
+        (status.code(), self.logs.join().unwrap())
     }
 }
 
@@ -98,6 +104,11 @@ fn help_documents_every_setting_with_its_default() {
             "TRIBUTARY_SIGNALS",
             "TRIBUTARY_CLIENT_TIMEOUT",
             "TRIBUTARY_SHUTDOWN_TIMEOUT",
+            "TRIBUTARY_STORE_TIMEOUT",
+            "TRIBUTARY_MAX_IN_FLIGHT",
+            "TRIBUTARY_MAX_CONNECTIONS",
+            "TRIBUTARY_VEHICLE_RATE",
+            "TRIBUTARY_VEHICLE_BURST",
         ],
     );
 }
@@ -117,6 +128,15 @@ fn top_level_help_lists_every_serve_setting_with_its_default() {
             "TRIBUTARY_SIGNALS",
             "TRIBUTARY_CLIENT_TIMEOUT",
             "TRIBUTARY_SHUTDOWN_TIMEOUT",
+            "TRIBUTARY_STORE_TIMEOUT",
+            "TRIBUTARY_MAX_IN_FLIGHT",
+            "default: 256",
+            "TRIBUTARY_MAX_CONNECTIONS",
+            "default: 4096",
+            "TRIBUTARY_VEHICLE_RATE",
+            "default: 1000",
+            "TRIBUTARY_VEHICLE_BURST",
+            "default: 2000",
             "TRIBUTARY_LOG",
             "TRIBUTARY_LOG_FORMAT",
         ],
@@ -212,4 +232,87 @@ fn the_redis_password_never_reaches_the_logs() {
     let (_, logs) = server.wait(Duration::from_secs(10));
     assert!(logs.contains("redis://***@127.0.0.1:1/0"), "{logs}");
     assert!(!logs.contains("hunter2"), "{logs}");
+}
+
+/// The resident memory of a process, from `/proc`.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS in /proc/<pid>/status");
+    kb * 1024
+}
+
+/// What the overload test promises about memory: well under what an unbounded
+/// queue of 2,000 requests would reach, on any machine.
+const OVERLOAD_RSS_BOUND: u64 = 64 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_times_more_clients_than_the_in_flight_limit_get_200_or_503_and_nothing_acknowledged_is_lost()
+ {
+    const CLIENTS: usize = 40;
+    const EACH: usize = 50;
+    let redis = common::RedisServer::start();
+    let server = Server::start(&[
+        ("TRIBUTARY_REDIS_URL", redis.url().as_str()),
+        ("TRIBUTARY_MAX_IN_FLIGHT", "4"),
+        ("TRIBUTARY_VEHICLE_RATE", "0"),
+    ]);
+    let url = format!("http://127.0.0.1:{}/v1/vehicles/crowd/readings", server.port);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut shed) = (0, 0);
+                for i in 0..EACH {
+                    let response = client
+                        .post(&url)
+                        .json(&serde_json::json!({"engine_rpm": c * 100 + i}))
+                        .send()
+                        .await
+                        .expect("every request gets an answer");
+                    match response.status().as_u16() {
+                        200 => ok += 1,
+                        503 => {
+                            assert_eq!(response.headers()["retry-after"], "1");
+                            let problem: serde_json::Value = response.json().await.unwrap();
+                            assert_eq!(problem["type"], "urn:tributary:problem:overloaded");
+                            shed += 1;
+                        }
+                        other => panic!("{other}: {}", response.text().await.unwrap()),
+                    }
+                }
+                (ok, shed)
+            })
+        })
+        .collect();
+    let (mut ok, mut shed) = (0, 0);
+    for client in clients {
+        let (o, s) = client.await.unwrap();
+        ok += o;
+        shed += s;
+    }
+    let rss = resident_bytes(server.process.id());
+    assert_eq!(ok + shed, CLIENTS * EACH);
+    assert!(shed > 0, "40 clients against a limit of 4 were never shed");
+    assert!(ok > 0);
+    let summary: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{}/v1/vehicles/crowd", server.port))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["signals"]["engine_rpm"]["total"], ok,
+        "every acknowledged reading, and nothing shed, is counted"
+    );
+    assert!(rss < OVERLOAD_RSS_BOUND, "resident memory {rss} bytes after the overload");
+    server.signal("TERM");
+    let (code, logs) = server.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{logs}");
 }

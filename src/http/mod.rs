@@ -23,6 +23,7 @@ use axum::routing::get;
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tracing::Instrument;
 
+use crate::telemetry::Throttle;
 use problem::{ApiError, ProblemType};
 pub use state::AppState;
 
@@ -56,6 +57,14 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let Ok(_permit) = state.in_flight.try_acquire() else {
+        static SHEDDING: Throttle = Throttle::new();
+        if let Some(suppressed) = SHEDDING.allow() {
+            tracing::warn!(
+                limit = state.max_in_flight,
+                suppressed,
+                "in-flight limit reached: shedding load"
+            );
+        }
         state.metrics.shed();
         return ApiError::Overloaded { limit: state.max_in_flight }.into_response();
     };
@@ -82,10 +91,11 @@ async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed { method: method.to_string() }
 }
 
-/// Metrics for every request, and a log line: at debug level (at thousands of
-/// requests a second, a line each would cost more than the request; the
-/// metrics count them), or warn for a 5xx. Bodies are never logged. Handlers
-/// add the vehicle to the span.
+/// Metrics for every request, and a log line at debug level: at thousands of
+/// requests a second, a line each would cost more than the request, and the
+/// metrics count them. The causes of 5xx answers are logged where they arise,
+/// at most a line a second each. Bodies are never logged. Handlers add the
+/// vehicle to the span.
 async fn observe_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // A clone of the matched path is a reference count, not a copy of the string.
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -107,13 +117,7 @@ async fn observe_request(State(state): State<AppState>, request: Request, next: 
         state.metrics.write_rejected(reason);
     }
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| {
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), latency_us, "request finished");
-        } else {
-            tracing::debug!(status = status.as_u16(), latency_us, "request finished");
-        }
-    });
+    span.in_scope(|| tracing::debug!(status = status.as_u16(), latency_us, "request finished"));
     response
 }
 

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::store::StoreError;
+use crate::telemetry::Throttle;
 
 /// One bad field of a request: in the body (a JSON pointer) or in the URL (a
 /// path or query parameter's name).
@@ -172,7 +173,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let detail = match &self {
             Self::Store(err) => {
-                tracing::error!(error = %err, "store failure");
+                static STORE_FAILURES: Throttle = Throttle::new();
+                if let Some(suppressed) = STORE_FAILURES.allow() {
+                    tracing::error!(error = %err, suppressed, "store failure");
+                }
                 match err {
                     StoreError::Unavailable(_) => {
                         "the store is unavailable; retry shortly".to_owned()
