@@ -15,9 +15,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tributary::config::ServeSettings;
 
-/// The bound on a refused request: the 1 s store deadline plus slack
-/// for a loaded machine. Not a speed goal, a no-hang guarantee.
+/// The bound on a write refused while Redis is down (they take about
+/// 0.1 s: connections are refused at once).
 const FAST: Duration = Duration::from_millis(2000);
+
+/// The bound on an answer when Redis is silent: the 1 s store deadline, plus
+/// slack for a loaded machine. Not a speed goal, a no-hang guarantee.
+const DEADLINE: Duration = Duration::from_millis(2500);
 
 /// The widest window: every reading a test sends stays in it, so the window
 /// shows exactly which readings Redis holds.
@@ -190,9 +194,9 @@ async fn redis_sigkilled_under_load_costs_fast_503s_then_recovers_in_2s_losing_n
 }
 
 /// Asks every route that needs the store, five times each and all at once,
-/// and asserts every answer is a 503 with `Retry-After` within `FAST`: requests
+/// and asserts every answer is a 503 with `Retry-After` within `DEADLINE`: requests
 /// queued behind a silent connection get their deadline too.
-async fn assert_every_store_route_answers_503_fast(app: &TestApp) {
+async fn assert_every_store_route_answers_503_in_time(app: &TestApp) {
     let requests = [
         app.client.post(app.url("/record")).json(&json!({"engine_temperature": 90})),
         app.client.get(app.url("/collect")),
@@ -216,7 +220,7 @@ async fn assert_every_store_route_answers_503_fast(app: &TestApp) {
         let route = response.url().path().to_owned();
         assert_eq!(response.status(), 503, "{route}");
         assert!(response.headers().contains_key(reqwest::header::RETRY_AFTER), "{route}");
-        assert!(took < FAST, "{route} answered after {took:?}");
+        assert!(took < DEADLINE, "{route} answered after {took:?}");
     }
 }
 
@@ -226,8 +230,8 @@ async fn a_redis_that_accepts_but_never_answers_gets_503s_within_the_store_deadl
     let mut settings = ServeSettings::for_tests();
     settings.redis_url = Some(silent.url());
     let app = spawn_app_on(settings, None).await;
-    assert_every_store_route_answers_503_fast(&app).await;
-    assert_every_store_route_answers_503_fast(&app).await;
+    assert_every_store_route_answers_503_in_time(&app).await;
+    assert_every_store_route_answers_503_in_time(&app).await;
     assert_eq!(app.get("/healthz").await.status, 200, "the process stays alive");
     app.stop().await;
 }
@@ -246,9 +250,9 @@ async fn a_connection_that_goes_silent_gets_503s_within_the_deadline_and_is_repl
     assert_eq!(record(1).await.status, 200, "healthy through the proxy");
 
     proxy.stall();
-    assert_every_store_route_answers_503_fast(app).await;
+    assert_every_store_route_answers_503_in_time(app).await;
     // The replacement connection is as silent: it is replaced in turn.
-    assert_every_store_route_answers_503_fast(app).await;
+    assert_every_store_route_answers_503_in_time(app).await;
 
     // Redis is reachable again, but the stalled connection never comes back, as
     // with a half-open connection to a host that crashed or a failed-over address.
