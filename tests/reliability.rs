@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, SilentServer, TcpProxy, TestApp, eventually, spawn_app_on, spawn_app_with};
+use common::faults::{SilentServer, TcpProxy};
+use common::{Backend, TestApp, eventually, spawn_app_on, spawn_app_with};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
