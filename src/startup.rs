@@ -9,10 +9,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::http::{HeaderValue, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,6 +28,10 @@ use crate::domain::Catalog;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, MemoryStore, RedisStore, StoreLimits};
+
+/// After SIGTERM, how long connections keep being served (each answer closing
+/// its connection) before the idle ones are closed; see `run_until`.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 pub struct Application {
     listener: TcpListener,
@@ -100,6 +106,7 @@ impl Application {
         // so that past the limit new connections wait in the kernel's accept
         // queue instead of costing this process memory.
         let connections = Arc::new(Semaphore::new(self.max_connections));
+        let draining = Arc::new(AtomicBool::new(false));
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -120,8 +127,19 @@ impl Application {
             };
             let _ = stream.set_nodelay(true);
             let router = self.router.clone();
+            let draining = draining.clone();
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                router.clone().call(request)
+                let answer = router.clone().call(request);
+                let draining = draining.clone();
+                async move {
+                    let mut response = answer.await?;
+                    if draining.load(Ordering::Relaxed) {
+                        // hyper closes the connection once this answer is written.
+                        let close = HeaderValue::from_static("close");
+                        response.headers_mut().insert(header::CONNECTION, close);
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
@@ -137,8 +155,20 @@ impl Application {
         }
         drop(self.listener);
         tracing::info!("shutting down: finishing in-flight requests");
+        // hyper's graceful shutdown closes a keep-alive connection at once when
+        // no request has begun on it, even if the next one has already arrived
+        // unread: a client that sent it before the signal would get no answer.
+        // So keep serving for a moment first, every answer closing its connection.
+        draining.store(true, Ordering::Relaxed);
+        let drain = async move {
+            let grace = tokio::time::Instant::now() + DRAIN_GRACE;
+            while graceful.count() > 0 && tokio::time::Instant::now() < grace {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            graceful.shutdown().await;
+        };
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = drain => tracing::info!("all connections closed"),
             () = tokio::time::sleep(self.shutdown_timeout) => {
                 tracing::warn!(timeout = ?self.shutdown_timeout, "shutdown timeout reached; closing remaining connections");
             }

@@ -14,8 +14,14 @@
 //! One `ConnectionManager` multiplexes every request over one connection and
 //! reconnects in the background. Every call also runs under a deadline, so a
 //! Redis that is down or stuck turns into a fast `Unavailable`, never a hang.
+//! A call that misses its deadline also retires the connection it ran on: the
+//! manager reconnects only when a connection fails, and one that merely goes
+//! silent (a half-open TCP connection to a host that crashed or moved, a stuck
+//! proxy) would otherwise time out every request until the kernel gives up on
+//! it, many minutes later.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -88,12 +94,20 @@ return 1
 /// The Redis store. Cheap to clone: clones share one multiplexed connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    client: redis::Client,
+    /// A std mutex: held only to clone or swap the manager, never across an await.
+    connection: Arc<Mutex<Connection>>,
     limits: StoreLimits,
     /// Every signal a vehicle may have (the catalog), whose keys each write
     /// keeps alive; see `with_signals`.
     signals: Vec<SignalName>,
     record: Script,
+}
+
+/// The connection manager calls run on, and how many it replaced.
+struct Connection {
+    manager: ConnectionManager,
+    generation: u64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -108,14 +122,25 @@ impl RedisStore {
     /// so the service starts even while Redis is still coming up.
     pub fn connect_lazily(url: &str, limits: StoreLimits) -> Result<Self, RedisError> {
         let client = redis::Client::open(url)?;
+        let manager = Self::manager(&client)?;
+        Ok(Self {
+            client,
+            connection: Arc::new(Mutex::new(Connection { manager, generation: 0 })),
+            limits,
+            signals: Vec::new(),
+            record: Script::new(RECORD_SCRIPT),
+        })
+    }
+
+    /// A connection manager that connects on first use.
+    fn manager(client: &redis::Client) -> Result<ConnectionManager, RedisError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(CALL_TIMEOUT))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { connection, limits, signals: Vec::new(), record: Script::new(RECORD_SCRIPT) })
+        ConnectionManager::new_lazy_with_config(client.clone(), config)
     }
 
     /// Makes retention per vehicle: every write refreshes the expiry of all of
@@ -134,16 +159,47 @@ impl RedisStore {
         format!("tributary:{{{vehicle}}}:signal:{signal}")
     }
 
+    /// Runs one call on the shared connection under `CALL_TIMEOUT`; if it times
+    /// out, the connection is replaced (see the module's header).
     async fn with_deadline<T>(
         &self,
-        call: impl Future<Output = Result<T, RedisError>>,
+        call: impl AsyncFnOnce(&mut ConnectionManager) -> Result<T, RedisError>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        let (mut manager, generation) = {
+            let connection = self.connection.lock().expect("never poisoned: no panics inside");
+            (connection.manager.clone(), connection.generation)
+        };
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, call(&mut manager)).await;
+        if outcome
+            .as_ref()
+            .map_or(true, |result| result.as_ref().is_err_and(RedisError::is_timeout))
+        {
+            self.retire(generation);
+        }
+        match outcome {
             Ok(result) => result.map_err(store_error),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "Redis did not answer within {} ms",
                 CALL_TIMEOUT.as_millis()
             ))),
+        }
+    }
+
+    /// Replaces connection `generation` with a new one (connected on first use),
+    /// unless a call that timed out on it too already has. Calls still waiting
+    /// on the old one keep their deadlines; the last to finish closes it.
+    fn retire(&self, generation: u64) {
+        let mut connection = self.connection.lock().expect("never poisoned: no panics inside");
+        if connection.generation != generation {
+            return;
+        }
+        match Self::manager(&self.client) {
+            Ok(manager) => {
+                *connection = Connection { manager, generation: generation + 1 };
+                tracing::warn!(generation, "a Redis call timed out: replacing its connection");
+            }
+            // Unreachable in practice: the same client built the first manager.
+            Err(err) => tracing::error!(error = %err, "cannot replace the Redis connection"),
         }
     }
 }
@@ -204,8 +260,7 @@ impl Store for RedisStore {
                 .arg(reading.value.to_string())
                 .arg(u8::from(reading.stamped_by == StampedBy::Device));
         }
-        let mut connection = self.connection.clone();
-        self.with_deadline(invocation.invoke_async::<i64>(&mut connection)).await?;
+        self.with_deadline(async |c| invocation.invoke_async::<i64>(c).await).await?;
         Ok(())
     }
 
@@ -220,9 +275,8 @@ impl Store for RedisStore {
         for signal in signals {
             pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
         }
-        let mut connection = self.connection.clone();
         let mut replies: Vec<redis::Value> =
-            self.with_deadline(pipe.query_async(&mut connection)).await?;
+            self.with_deadline(async |c| pipe.query_async(c).await).await?;
         if replies.len() != signals.len() + 1 {
             return Err(StoreError::Internal("unexpected pipeline reply length".into()));
         }
@@ -257,9 +311,8 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
         let reply: String =
-            self.with_deadline(redis::cmd("PING").query_async(&mut connection)).await?;
+            self.with_deadline(async |c| redis::cmd("PING").query_async(c).await).await?;
         if reply == "PONG" {
             Ok(())
         } else {
@@ -270,12 +323,11 @@ impl Store for RedisStore {
     /// Counts the vehicles' meta hashes with `SCAN`, which never blocks Redis
     /// for long; each step has its own deadline.
     async fn vehicle_count(&self) -> Result<u64, StoreError> {
-        let mut connection = self.connection.clone();
         let mut cursor: u64 = 0;
         let mut count = 0;
         loop {
             let (next, keys): (u64, Vec<redis::Value>) = self
-                .with_deadline(
+                .with_deadline(async |c| {
                     redis::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
@@ -284,8 +336,9 @@ impl Store for RedisStore {
                         .arg(10_000)
                         .arg("TYPE")
                         .arg("hash")
-                        .query_async(&mut connection),
-                )
+                        .query_async(c)
+                        .await
+                })
                 .await?;
             count += keys.len() as u64;
             if next == 0 {

@@ -459,3 +459,28 @@ macro_rules! on_both_stores {
         }
     };
 }
+
+/// `tributary serve` as a process on a free port, with only `envs` (plus the
+/// port) in its environment and its stderr in `log`. Returns once it listens.
+pub fn start_binary(envs: &[(&str, &str)], log: std::fs::File) -> (Process, u16) {
+    let port = free_port();
+    let mut process = Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("serve")
+            .env_clear()
+            .env("TRIBUTARY_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log),
+    )
+    .expect("cannot start tributary");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(process.exited().is_none(), "tributary exited at start");
+        assert!(Instant::now() < deadline, "tributary did not listen within 10 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (process, port)
+}
+
+pub mod faults;
