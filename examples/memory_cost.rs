@@ -5,8 +5,6 @@
 //! window (10 readings), and reports the growth per vehicle: resident memory for
 //! the embedded store, Redis's `used_memory` for Redis (use a scratch database).
 
-use std::time::Duration;
-
 use tributary::domain::{Catalog, Clock, Reading, StampedBy, VehicleId};
 use tributary::store::{MemoryStore, RedisStore, Store, StoreLimits};
 
@@ -40,7 +38,7 @@ async fn fill(store: &dyn Store, window: usize) {
 
 #[tokio::main]
 async fn main() {
-    let limits = StoreLimits { window: 10, retention: Duration::from_secs(7 * 86_400) };
+    let limits = StoreLimits::new(10);
     match std::env::args().nth(1) {
         None => {
             let before = resident_bytes();

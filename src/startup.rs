@@ -179,7 +179,11 @@ impl Application {
 
 /// The store the settings ask for.
 pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Result<DynStore> {
-    let limits = StoreLimits { window: settings.window as usize, retention: settings.retention };
+    let limits = StoreLimits {
+        window: settings.window as usize,
+        retention: settings.retention,
+        timeout: settings.store_timeout,
+    };
     Ok(match settings.redis_url() {
         None => std::sync::Arc::new(MemoryStore::new(limits)),
         Some(url) => std::sync::Arc::new(

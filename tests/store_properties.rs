@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use common::{Backend, RedisServer};
 use proptest::prelude::*;
@@ -145,7 +144,7 @@ fn check(
     vehicle: &VehicleId,
     case: &Case,
 ) -> Result<(), TestCaseError> {
-    let limits = StoreLimits { window: case.window, retention: Duration::from_secs(7 * 24 * 3600) };
+    let limits = StoreLimits::new(case.window);
     let expected = sorted_windows(case);
     let names: Vec<SignalName> = (0..SIGNALS.len()).map(signal).collect();
     let history = runtime.block_on(async {

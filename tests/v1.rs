@@ -782,8 +782,7 @@ async fn a_vehicle_silent_for_the_retention_period_is_forgotten(backend: Backend
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_store_forgets_vehicles_last_seen_before_the_cutoff_and_keeps_the_others() {
-    let store =
-        MemoryStore::new(StoreLimits { window: 10, retention: Duration::from_secs(7 * 24 * 3600) });
+    let store = MemoryStore::new(StoreLimits::new(10));
     let now = Timestamp::from_millis(now_millis()).unwrap();
     let hour = 3_600_000_000;
     let cutoff = now.plus_micros(-hour);

@@ -29,6 +29,20 @@ pub struct StoreLimits {
     pub window: usize,
     /// How long a silent vehicle is remembered.
     pub retention: Duration,
+    /// How long one call to a remote store may take before it counts as
+    /// unavailable.
+    pub timeout: Duration,
+}
+
+impl StoreLimits {
+    /// The service's defaults: a window of 10, a week's retention, 1 s calls.
+    pub fn new(window: usize) -> Self {
+        Self {
+            window,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 /// One signal of one vehicle, as stored.

@@ -31,9 +31,6 @@ use redis::{ErrorKind, RedisError, Script};
 use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
 use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId};
 
-/// How long one Redis call may take, end to end, before the request gets a 503.
-pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
-
 const RECORD_SCRIPT: &str = r#"
 -- KEYS[1] = meta hash, then one sorted set per signal: first the W signals this
 -- batch writes, then every other signal the vehicle may have, so that retention
@@ -122,7 +119,7 @@ impl RedisStore {
     /// so the service starts even while Redis is still coming up.
     pub fn connect_lazily(url: &str, limits: StoreLimits) -> Result<Self, RedisError> {
         let client = redis::Client::open(url)?;
-        let manager = Self::manager(&client)?;
+        let manager = Self::manager(&client, limits.timeout)?;
         Ok(Self {
             client,
             connection: Arc::new(Mutex::new(Connection { manager, generation: 0 })),
@@ -133,10 +130,10 @@ impl RedisStore {
     }
 
     /// A connection manager that connects on first use.
-    fn manager(client: &redis::Client) -> Result<ConnectionManager, RedisError> {
+    fn manager(client: &redis::Client, timeout: Duration) -> Result<ConnectionManager, RedisError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
@@ -159,7 +156,7 @@ impl RedisStore {
         format!("tributary:{{{vehicle}}}:signal:{signal}")
     }
 
-    /// Runs one call on the shared connection under `CALL_TIMEOUT`; if it times
+    /// Runs one call on the shared connection under the store timeout; if it times
     /// out, the connection is replaced (see the module's header).
     async fn with_deadline<T>(
         &self,
@@ -169,7 +166,7 @@ impl RedisStore {
             let connection = self.connection.lock().expect("never poisoned: no panics inside");
             (connection.manager.clone(), connection.generation)
         };
-        let outcome = tokio::time::timeout(CALL_TIMEOUT, call(&mut manager)).await;
+        let outcome = tokio::time::timeout(self.limits.timeout, call(&mut manager)).await;
         if outcome
             .as_ref()
             .map_or(true, |result| result.as_ref().is_err_and(RedisError::is_timeout))
@@ -180,7 +177,7 @@ impl RedisStore {
             Ok(result) => result.map_err(store_error),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "Redis did not answer within {} ms",
-                CALL_TIMEOUT.as_millis()
+                self.limits.timeout.as_millis()
             ))),
         }
     }
@@ -193,7 +190,7 @@ impl RedisStore {
         if connection.generation != generation {
             return;
         }
-        match Self::manager(&self.client) {
+        match Self::manager(&self.client, self.limits.timeout) {
             Ok(manager) => {
                 *connection = Connection { manager, generation: generation + 1 };
                 tracing::warn!(generation, "a Redis call timed out: replacing its connection");
