@@ -1,6 +1,6 @@
 # The tables bench/run prints, from its two files (tab-separated):
 #   results: key scenario store vehicles unit, then Tributary's and the floor's
-#            requests duration_us p50_us p99_us non2xx socket_errors
+#            requests duration_us p50_us p99_us non2xx socket_errors; one line per round
 #            (key: <store>.<record|collect|batch>.<one|fleet>; unit: req or readings)
 #   memory:  store idle_kb filled_kb after_kb redis_kb used_before used_after fill_seconds
 # Variables: fleet, readings. Exits 1 when a goal is missed.
@@ -27,20 +27,36 @@ function commas(n,    s, out) {
 
 function mb(bytes) { return sprintf("%.1f MB", bytes / 1e6) }
 
+# The median of the values list[key, 1..count].
+function median(list, key, count,    i, j, v, sorted) {
+    for (i = 1; i <= count; i++) sorted[i] = list[key, i]
+    for (i = 2; i <= count; i++) {
+        v = sorted[i]
+        for (j = i - 1; j >= 1 && sorted[j] > v; j--) sorted[j + 1] = sorted[j]
+        sorted[j + 1] = v
+    }
+    if (count % 2) return sorted[(count + 1) / 2]
+    return (sorted[count / 2] + sorted[count / 2 + 1]) / 2
+}
+
+# One line per round; a key measured in several rounds is reported by the
+# median of each figure.
 FILENAME == ARGV[1] {
-    n++
-    key[n] = $1; scenario[n] = $2; store[n] = $3; vehicles[n] = $4; unit[n] = $5
+    if (!($1 in rounds)) {
+        n++
+        key[n] = $1; scenario[n] = $2; store[n] = $3; vehicles[n] = $4; unit[n] = $5
+        errors[$1] = ""
+    }
+    r = ++rounds[$1]
     per = ($5 == "readings") ? 100 : 1
     # Only 2xx answers count.
-    rate[n] = per * ($6 - $10) / ($7 / 1e6); p50[n] = $8 / 1000; p99[n] = $9 / 1000
-    errors[n] = ""
-    if ($10 > 0) errors[n] = errors[n] ", " $10 " non-2xx"
-    if ($11 > 0) errors[n] = errors[n] ", " $11 " socket errors"
-    floor_rate[n] = per * ($12 - $16) / ($13 / 1e6); floor_p99[n] = $15 / 1000
-    if ($16 > 0 || $17 > 0) errors[n] = errors[n] ", floor: " $16 " non-2xx, " $17 " socket errors"
-    ratio[n] = rate[n] / floor_rate[n]
-    p99x[n] = p99[n] / floor_p99[n]
-    ratio_of[$1] = ratio[n]
+    rate[$1, r] = per * ($6 - $10) / ($7 / 1e6); p50[$1, r] = $8 / 1000; p99[$1, r] = $9 / 1000
+    if ($10 > 0) errors[$1] = errors[$1] ", " $10 " non-2xx"
+    if ($11 > 0) errors[$1] = errors[$1] ", " $11 " socket errors"
+    floor_rate[$1, r] = per * ($12 - $16) / ($13 / 1e6); floor_p99[$1, r] = $15 / 1000
+    if ($16 > 0 || $17 > 0) errors[$1] = errors[$1] ", floor: " $16 " non-2xx, " $17 " socket errors"
+    ratio[$1, r] = rate[$1, r] / floor_rate[$1, r]
+    p99x[$1, r] = p99[$1, r] / floor_p99[$1, r]
     next
 }
 
@@ -51,37 +67,44 @@ FILENAME == ARGV[1] {
 }
 
 END {
+    for (i = 1; i <= n; i++) {
+        k = key[i]; c = rounds[k]
+        m_rate[k] = median(rate, k, c); m_p50[k] = median(p50, k, c); m_p99[k] = median(p99, k, c)
+        m_floor[k] = median(floor_rate, k, c); m_floor_p99[k] = median(floor_p99, k, c)
+        m_ratio[k] = median(ratio, k, c); m_p99x[k] = median(p99x, k, c)
+    }
     failed = 0
     row = "%-36s %-6s %8s %19s %7s %7s %19s %7s %5s %5s %5s  %-40s %s\n"
     printf row, "scenario", "store", "vehicles", "throughput", "p50", "p99", "floor", "fl. p99", "ratio", "p99 x", "vs 1", "goal", "result"
     for (i = 1; i <= n; i++) {
-        split(key[i], part, ".")
+        k = key[i]
+        split(k, part, ".")
         s = store[i]; kind = part[2]
         reasons = ""
         if (kind == "batch") {
             goal = sprintf(">=%s readings/s", commas(min_batch[s]))
-            if (rate[i] < min_batch[s]) reasons = reasons ", readings/s"
+            if (m_rate[k] < min_batch[s]) reasons = reasons ", readings/s"
         } else {
             goal = sprintf(">=%.2f of floor, p99 <=%.1fx", min_ratio[s], max_p99_ratio)
-            if (ratio[i] < min_ratio[s]) reasons = reasons ", ratio"
-            if (p99x[i] > max_p99_ratio) reasons = reasons ", p99"
+            if (m_ratio[k] < min_ratio[s]) reasons = reasons ", ratio"
+            if (m_p99x[k] > max_p99_ratio) reasons = reasons ", p99"
         }
         spread_text = ""
         one = s "." kind ".one"
-        if (part[3] == "fleet" && one in ratio_of) {
+        if (part[3] == "fleet" && one in m_ratio) {
             # Each run to its own floor, so a change in the machine's load cancels out.
-            spread = ratio[i] / ratio_of[one]
+            spread = m_ratio[k] / m_ratio[one]
             spread_text = sprintf("%.2f", spread)
             goal = goal sprintf(", >=%.2f of 1", min_spread)
             if (spread < min_spread) reasons = reasons ", vs 1"
         }
-        reasons = reasons errors[i]
+        reasons = reasons errors[k]
         result = (reasons == "") ? "PASS" : "FAIL (" substr(reasons, 3) ")"
         if (reasons != "") failed = 1
         per = (unit[i] == "readings") ? " rd/s" : " req/s"
-        printf row, scenario[i], s, commas(vehicles[i]), commas(rate[i]) per,
-            sprintf("%.2fms", p50[i]), sprintf("%.2fms", p99[i]), commas(floor_rate[i]) per,
-            sprintf("%.2fms", floor_p99[i]), sprintf("%.2f", ratio[i]), sprintf("%.2f", p99x[i]),
+        printf row, scenario[i], s, commas(vehicles[i]), commas(m_rate[k]) per,
+            sprintf("%.2fms", m_p50[k]), sprintf("%.2fms", m_p99[k]), commas(m_floor[k]) per,
+            sprintf("%.2fms", m_floor_p99[k]), sprintf("%.2f", m_ratio[k]), sprintf("%.2f", m_p99x[k]),
             spread_text, goal, result
     }
     print ""
@@ -92,6 +115,8 @@ END {
     print "ratio: throughput over the floor's; p99 x: p99 over the floor's p99."
     print "vs 1: the ratio with 100,000 vehicles over the ratio with one vehicle."
     print "Only 2xx answers count; any other answer or socket error fails the row."
+    if (rounds[key[1]] > 1)
+        printf "Each figure is the median over %d rounds (each a floor run, then Tributary's).\n", rounds[key[1]]
 
     if (m > 0) {
         print ""
