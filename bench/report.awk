@@ -3,6 +3,7 @@
 #            requests duration_us p50_us p99_us non2xx socket_errors; one line per round
 #            (key: <store>.<record|collect|batch>.<one|fleet>; unit: req or readings)
 #   memory:  store idle_kb filled_kb after_kb redis_kb used_before used_after fill_seconds
+#            aof_rewrites_after_fill aof_rewrites_after_runs
 # Variables: fleet, readings. Exits 1 when a goal is missed.
 
 BEGIN {
@@ -64,6 +65,7 @@ FILENAME == ARGV[1] {
     m++
     mem_store[m] = $1; idle_kb[m] = $2; filled_kb[m] = $3; after_kb[m] = $4
     redis_kb[m] = $5; used_before[m] = $6; used_after[m] = $7; fill_s[m] = $8
+    rewrites_filled[m] = $9; rewrites_after[m] = $10
 }
 
 END {
@@ -143,6 +145,10 @@ END {
         }
         print "RSS: Tributary's resident memory (VmRSS): idle after start, after the fill, after the runs."
         print "per vehicle: Tributary's RSS growth over the fill (+ Redis's used_memory growth, on Redis)."
+        for (i = 1; i <= m; i++)
+            if (mem_store[i] == "redis" && rewrites_after[i] > 0)
+                printf "redis rewrote its AOF %d times during the fill and %d times during the %s-vehicle runs.\n",
+                    rewrites_filled[i], rewrites_after[i] - rewrites_filled[i], commas(fleet)
     }
     exit failed
 }
