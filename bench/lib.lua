@@ -1,0 +1,95 @@
+-- Shared by the bench's wrk scripts (loaded with dofile, so wrk must run from
+-- the repository's root, as bench/run does).
+--
+-- Every script builds its requests up front and hands them out from request(),
+-- so the load generator does the same small amount of work per request in every
+-- scenario, the floor's included. done() prints the one line bench/run reads.
+
+local lib = {}
+
+-- The fleet of the 100,000-vehicle scenarios; examples/bench_fill.rs fills the
+-- same ids.
+lib.FLEET = 100000
+
+function lib.vehicle(index)
+    return string.format("1HGCM82633A%06d", index)
+end
+
+wrk.headers["Content-Type"] = "application/json"
+
+-- Each thread gets a number (1, 2, …), so threads start at different vehicles.
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("thread_number", threads)
+end
+
+-- Where this thread starts in a list of `count`: threads spread over the fleet.
+-- Called from init(), since thread_number is set after the script has run.
+local function start(count)
+    local number = thread_number or 1
+    return ((number - 1) * 37501) % count
+end
+
+-- Serves `requests` (a list of ready-made HTTP requests) in turn.
+function lib.serve(requests)
+    local n = #requests
+    local i = 0
+    init = function(_)
+        i = start(n)
+    end
+    request = function()
+        i = i + 1
+        if i > n then
+            i = 1
+        end
+        return requests[i]
+    end
+end
+
+-- 100 reading objects, one signal value each, the four built-in signals in turn.
+function lib.batch_body()
+    local signals = {
+        { "engine_temperature", 85.0, 0.1 },
+        { "vehicle_speed", 40.0, 0.5 },
+        { "engine_rpm", 1800.0, 5.0 },
+        { "cabin_temperature", 21.0, 0.05 },
+    }
+    local objects = {}
+    for i = 0, 99 do
+        local s = signals[i % 4 + 1]
+        objects[#objects + 1] = string.format('{"%s":%.2f}', s[1], s[2] + i * s[3])
+    end
+    return "[" .. table.concat(objects, ",") .. "]"
+end
+
+-- Formats each request when it is sent (for bodies too large to keep one per
+-- vehicle): `path(i)` names the path of the i-th vehicle.
+function lib.serve_formatted(count, path, body)
+    local i = 0
+    init = function(_)
+        i = start(count)
+    end
+    request = function()
+        i = i + 1
+        if i > count then
+            i = 1
+        end
+        return wrk.format("POST", path(i - 1), nil, body)
+    end
+end
+
+function done(summary, latency, _)
+    local e = summary.errors
+    io.write(string.format(
+        "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d non2xx=%d socket_errors=%d\n",
+        summary.requests,
+        summary.duration,
+        latency:percentile(50),
+        latency:percentile(99),
+        e.status,
+        e.connect + e.read + e.write + e.timeout
+    ))
+end
+
+return lib
