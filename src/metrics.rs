@@ -5,10 +5,12 @@
 //! separately. Fixed series are registered once and kept as handles; series
 //! with a label per request (route, status) go through the recorder's registry.
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Key, KeyName, Label, Metadata, Recorder, Unit};
+use axum::http::Method;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -42,6 +44,10 @@ pub struct Metrics {
 
 struct Inner {
     recorder: PrometheusRecorder,
+    /// Handles of the per-request series, by route: registering a series means
+    /// building and hashing a labelled key, which is worth doing once per
+    /// series rather than once per request.
+    http: RwLock<HashMap<Box<str>, RouteSeries>>,
     handle: PrometheusHandle,
     in_flight: Gauge,
     connections: Gauge,
@@ -49,6 +55,16 @@ struct Inner {
     rate_limited: Counter,
     readings_accepted: Counter,
     vehicles: Gauge,
+    store_durations: Vec<(&'static str, Histogram)>,
+}
+
+/// The store operations that are timed, registered up front.
+const STORE_OPERATIONS: [&str; 4] = ["record", "history", "ping", "vehicle_count"];
+
+#[derive(Default)]
+struct RouteSeries {
+    durations: Vec<(Method, Histogram)>,
+    requests: Vec<(Method, u16, Counter)>,
 }
 
 impl Default for Metrics {
@@ -111,7 +127,16 @@ impl Metrics {
             rate_limited: recorder.register_counter(&fixed(RATE_LIMITED), &METADATA),
             readings_accepted: recorder.register_counter(&fixed(READINGS_ACCEPTED), &METADATA),
             vehicles: recorder.register_gauge(&fixed(VEHICLES), &METADATA),
+            store_durations: STORE_OPERATIONS
+                .iter()
+                .map(|&operation| {
+                    let labels = vec![Label::from_static_parts("operation", operation)];
+                    let key = Key::from_parts(STORE_DURATION, labels);
+                    (operation, recorder.register_histogram(&key, &METADATA))
+                })
+                .collect(),
             handle: recorder.handle(),
+            http: RwLock::default(),
             recorder,
         };
         Self { inner: Arc::new(inner) }
@@ -138,15 +163,44 @@ impl Metrics {
         });
     }
 
-    pub fn request_finished(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let method = Label::new("method", method.to_owned());
-        let route = Label::new("route", route.to_owned());
+    pub fn request_finished(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        {
+            let http = self.inner.http.read().expect("never poisoned: no panics inside");
+            if let Some(series) = http.get(route) {
+                let duration = series.durations.iter().find(|(m, _)| m == method);
+                let requests = series.requests.iter().find(|(m, s, _)| m == method && *s == status);
+                if let (Some((_, duration)), Some((_, _, requests))) = (duration, requests) {
+                    duration.record(seconds);
+                    requests.increment(1);
+                    return;
+                }
+            }
+        }
+        // A series not seen before: register it (rare; a few per route).
+        let mut http = self.inner.http.write().expect("never poisoned: no panics inside");
+        let series = http.entry(route.into()).or_default();
+        let labels = || {
+            vec![
+                Label::new("method", method.as_str().to_owned()),
+                Label::new("route", route.to_owned()),
+            ]
+        };
         let recorder = &self.inner.recorder;
-        let duration = Key::from_parts(HTTP_DURATION, vec![method.clone(), route.clone()]);
-        recorder.register_histogram(&duration, &METADATA).record(elapsed.as_secs_f64());
-        let status = Label::new("status", status.to_string());
-        let requests = Key::from_parts(HTTP_REQUESTS, vec![method, route, status]);
-        recorder.register_counter(&requests, &METADATA).increment(1);
+        if !series.durations.iter().any(|(m, _)| m == method) {
+            let histogram =
+                recorder.register_histogram(&Key::from_parts(HTTP_DURATION, labels()), &METADATA);
+            series.durations.push((method.clone(), histogram));
+        }
+        if !series.requests.iter().any(|(m, s, _)| m == method && *s == status) {
+            let mut labels = labels();
+            labels.push(Label::new("status", status.to_string()));
+            let counter =
+                recorder.register_counter(&Key::from_parts(HTTP_REQUESTS, labels), &METADATA);
+            series.requests.push((method.clone(), status, counter));
+        }
+        drop(http);
+        self.request_finished(method, route, status, elapsed);
     }
 
     pub fn in_flight(&self) -> &Gauge {
@@ -182,12 +236,19 @@ impl Metrics {
         error: Option<&'static str>,
     ) {
         let recorder = &self.inner.recorder;
-        let labels = vec![Label::from_static_parts("operation", operation)];
-        let duration = Key::from_parts(STORE_DURATION, labels.clone());
-        recorder.register_histogram(&duration, &METADATA).record(elapsed.as_secs_f64());
+        match self.inner.store_durations.iter().find(|(name, _)| *name == operation) {
+            Some((_, histogram)) => histogram.record(elapsed.as_secs_f64()),
+            None => {
+                let labels = vec![Label::from_static_parts("operation", operation)];
+                let key = Key::from_parts(STORE_DURATION, labels);
+                recorder.register_histogram(&key, &METADATA).record(elapsed.as_secs_f64());
+            }
+        }
         if let Some(kind) = error {
-            let mut labels = labels;
-            labels.push(Label::from_static_parts("kind", kind));
+            let labels = vec![
+                Label::from_static_parts("operation", operation),
+                Label::from_static_parts("kind", kind),
+            ];
             recorder
                 .register_counter(&Key::from_parts(STORE_ERRORS, labels), &METADATA)
                 .increment(1);

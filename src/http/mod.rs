@@ -111,7 +111,7 @@ async fn observe_request(State(state): State<AppState>, request: Request, next: 
     let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status();
-    state.metrics.request_finished(method.as_str(), route, status.as_u16(), elapsed);
+    state.metrics.request_finished(&method, route, status.as_u16(), elapsed);
     if method == Method::POST && is_write_route(route) && !status.is_success() {
         let reason = response.extensions().get::<ProblemType>().map_or("other", |kind| kind.0);
         state.metrics.write_rejected(reason);

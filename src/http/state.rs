@@ -1,5 +1,5 @@
 //! What every handler can reach, and the one path by which handlers use the
-//! store: rate-limited, time-bounded and measured.
+//! store: rate-limited and measured.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,17 +15,27 @@ use crate::domain::{Catalog, Clock, Reading, SignalName, VehicleId};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, StoreError, VehicleHistory};
 
-/// Cheap to clone: every field is shared.
+/// A small handle around one shared `AppStateInner`, as in mini-redis: every
+/// request clones it a few times (middleware, handler), and one reference
+/// count is cheaper than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub store: DynStore,
     pub catalog: Arc<Catalog>,
     pub clock: Arc<Clock>,
     pub metrics: Metrics,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
-    /// How long any one store operation may take before the request gets a 503.
-    pub store_timeout: Duration,
     /// Permits for requests in flight; when none is left, requests are shed.
     pub in_flight: Arc<Semaphore>,
     pub max_in_flight: usize,
@@ -41,17 +51,16 @@ impl AppState {
     }
 
     pub fn from_settings(store: DynStore, catalog: Catalog, settings: &ServeSettings) -> Self {
-        Self {
+        Self(Arc::new(AppStateInner {
             store,
             catalog: Arc::new(catalog),
             clock: Arc::new(Clock::new()),
             metrics: Metrics::new(),
             body_timeout: settings.client_timeout,
-            store_timeout: settings.store_timeout,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight as usize)),
             max_in_flight: settings.max_in_flight as usize,
             limiter: VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst),
-        }
+        }))
     }
 
     pub fn parse_context(&self) -> wire::ParseContext<'_> {
@@ -85,21 +94,16 @@ impl AppState {
         self.observe("vehicle_count", self.store.vehicle_count()).await
     }
 
-    /// Bounds a store operation by the store timeout and measures it. A store
-    /// that does not answer in time is unavailable, as far as the caller knows.
+    /// Measures a store operation. Each store bounds its own calls by
+    /// `StoreLimits::timeout` (the Redis store must: it replaces a connection
+    /// that missed its deadline), so there is no second timer here.
     async fn observe<T>(
         &self,
         operation: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.store_timeout, call).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "no answer within {} ms",
-                self.store_timeout.as_millis()
-            ))),
-        };
+        let outcome = call.await;
         let error = outcome.as_ref().err().map(|err| match err {
             StoreError::Unavailable(_) => "unavailable",
             StoreError::Internal(_) => "internal",

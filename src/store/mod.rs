@@ -30,7 +30,8 @@ pub struct StoreLimits {
     /// How long a silent vehicle is remembered.
     pub retention: Duration,
     /// How long one call to a remote store may take before it counts as
-    /// unavailable.
+    /// unavailable: every implementation bounds its calls by it, so that a
+    /// request never waits on a store without limit.
     pub timeout: Duration,
 }
 
