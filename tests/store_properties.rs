@@ -254,3 +254,62 @@ mod redis {
         );
     }
 }
+
+/// Batches of server-stamped readings (what a sensor that sends no timestamp
+/// gets), mixed with device-stamped ones: the Redis store, which takes the
+/// server's readings of a signal in one step, must end exactly where the
+/// memory store does, window and total.
+#[test]
+fn server_stamped_batches_leave_the_same_history_on_both_stores() {
+    let runtime = Runtime::new().unwrap();
+    let redis = RedisServer::start();
+    let reading = (
+        0..SIGNALS.len(),
+        value(),
+        prop::option::weighted(0.2, 0u8..16),
+        prop::bool::weighted(0.2),
+    );
+    let strategy = (1usize..=12, prop::collection::vec(reading, 1..64));
+    let config = Config { cases: 24, source_file: Some(file!()), ..Config::default() };
+    let cases = AtomicUsize::new(0);
+    let result = TestRunner::new(config).run(&strategy, |(window, readings)| {
+        let n = cases.fetch_add(1, Ordering::Relaxed);
+        let vehicle = VehicleId::try_from(format!("server-{n}").as_str()).unwrap();
+        let names: Vec<SignalName> = (0..SIGNALS.len()).map(signal).collect();
+        let (memory, on_redis) = runtime.block_on(async {
+            let memory: DynStore = std::sync::Arc::new(MemoryStore::new(StoreLimits::new(window)));
+            let on_redis: DynStore = std::sync::Arc::new(
+                RedisStore::connect_lazily(&redis.url(), StoreLimits::new(window)).unwrap(),
+            );
+            let clock = Clock::new();
+            let mut batch = Vec::new();
+            for (i, (signal_index, value, device_second, ends_batch)) in readings.iter().enumerate()
+            {
+                let (at, stamped_by) = match device_second {
+                    Some(second) => (self::at(*second), StampedBy::Device),
+                    None => (clock.stamp(), StampedBy::Server),
+                };
+                batch.push(Reading {
+                    signal: signal(*signal_index),
+                    at,
+                    value: *value,
+                    stamped_by,
+                });
+                if *ends_batch || i + 1 == readings.len() {
+                    let received_at = clock.now();
+                    memory.record(&vehicle, &batch, received_at).await.unwrap();
+                    on_redis.record(&vehicle, &batch, received_at).await.unwrap();
+                    batch.clear();
+                }
+            }
+            let memory = memory.history(&vehicle, &names).await.unwrap();
+            let on_redis = on_redis.history(&vehicle, &names).await.unwrap();
+            (memory, on_redis)
+        });
+        prop_assert_eq!(memory, on_redis);
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}

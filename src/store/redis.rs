@@ -38,6 +38,9 @@ const RECORD_SCRIPT: &str = r#"
 -- ARGV: window, ttl_milliseconds, received_at, W, then the names of the W written
 -- signals (same order as KEYS[2..W+1]), then per reading (key index, timestamp,
 -- value, stamped by the device: 1 or 0).
+--
+-- Redis' time is the cost here, so calls are few: one HINCRBY per signal, and
+-- the server-stamped readings of a signal in one ZADD.
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local meta = KEYS[1]
@@ -46,39 +49,85 @@ local last_seen = tonumber(redis.call('HGET', meta, 'last_seen') or '0')
 if tonumber(ARGV[3]) > last_seen then
   redis.call('HSET', meta, 'last_seen', ARGV[3])
 end
--- Each written signal's floor as the batch found it: the oldest score of a full
--- window. A new reading older than that is superseded, whatever the order of the
--- readings within the batch.
-local floors = {}
+local device = {}
+local server = {}
+local counts = {}
 for k = 2, nsignals + 1 do
-  if redis.call('ZCARD', KEYS[k]) >= window then
-    floors[k] = tonumber(redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')[2])
-  end
+  server[k] = {}
+  counts[k] = 0
 end
-local i = 5 + nsignals
-while i <= #ARGV do
-  local key = KEYS[tonumber(ARGV[i])]
-  local ts = ARGV[i + 1]
-  local member = ts .. ':' .. ARGV[i + 2]
-  if redis.call('ZREMRANGEBYSCORE', key, ts, ts) > 0 then
-    -- A resend: replace the value, count nothing.
-    redis.call('ZADD', key, ts, member)
+for i = 5 + nsignals, #ARGV, 4 do
+  if ARGV[i + 3] == '1' then
+    device[#device + 1] = i
   else
-    -- Older than every reading of a full window: superseded, it would be
-    -- trimmed at once. One the device stamped may be a resend of a reading
-    -- trimmed long ago, so it is not counted; the server never reuses a stamp.
-    local floor = floors[tonumber(ARGV[i])]
-    local superseded = floor ~= nil and tonumber(ts) < floor
-    if not superseded then
-      redis.call('ZADD', key, ts, member)
-    end
-    if not superseded or ARGV[i + 3] == '0' then
-      redis.call('HINCRBY', meta, 'total:' .. ARGV[3 + tonumber(ARGV[i])], 1)
+    local list = server[tonumber(ARGV[i])]
+    list[#list + 1] = i
+  end
+end
+if #device > 0 then
+  -- Each written signal's floor as the batch found it: the oldest score of a
+  -- full window. A new reading older than that is superseded, whatever the
+  -- order of the readings within the batch: it would be trimmed at once, and as
+  -- it may be a resend of a reading trimmed long ago, it is not counted.
+  local floors = {}
+  for k = 2, nsignals + 1 do
+    if redis.call('ZCARD', KEYS[k]) >= window then
+      floors[k] = tonumber(redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')[2])
     end
   end
-  i = i + 4
+  for _, i in ipairs(device) do
+    local k = tonumber(ARGV[i])
+    local ts = ARGV[i + 1]
+    local member = ts .. ':' .. ARGV[i + 2]
+    if redis.call('ZREMRANGEBYSCORE', KEYS[k], ts, ts) > 0 then
+      -- A resend: replace the value, count nothing.
+      redis.call('ZADD', KEYS[k], ts, member)
+    elseif floors[k] == nil or tonumber(ts) >= floors[k] then
+      redis.call('ZADD', KEYS[k], ts, member)
+      counts[k] = counts[k] + 1
+    end
+  end
+end
+-- The server never reuses a stamp, so its readings are all counted, and only
+-- the newest `window` of them can stay. They clash with a stored sample only if
+-- a device stamped one with the same microsecond: then take them one by one.
+for k = 2, nsignals + 1 do
+  local list = server[k]
+  local n = #list
+  if n > 0 then
+    local key = KEYS[k]
+    table.sort(list, function(a, b) return tonumber(ARGV[a + 1]) > tonumber(ARGV[b + 1]) end)
+    if redis.call('ZCOUNT', key, ARGV[list[n] + 1], ARGV[list[1] + 1]) == 0 then
+      local args = {}
+      for j = 1, math.min(n, window) do
+        local i = list[j]
+        args[#args + 1] = ARGV[i + 1]
+        args[#args + 1] = ARGV[i + 1] .. ':' .. ARGV[i + 2]
+        -- unpack() takes at most a few thousand values at once.
+        if #args >= 2000 then
+          redis.call('ZADD', key, unpack(args))
+          args = {}
+        end
+      end
+      if #args > 0 then
+        redis.call('ZADD', key, unpack(args))
+      end
+      counts[k] = counts[k] + n
+    else
+      for _, i in ipairs(list) do
+        local ts = ARGV[i + 1]
+        if redis.call('ZREMRANGEBYSCORE', key, ts, ts) == 0 then
+          counts[k] = counts[k] + 1
+        end
+        redis.call('ZADD', key, ts, ts .. ':' .. ARGV[i + 2])
+      end
+    end
+  end
 end
 for k = 2, nsignals + 1 do
+  if counts[k] > 0 then
+    redis.call('HINCRBY', meta, 'total:' .. ARGV[3 + k], counts[k])
+  end
   redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(window + 1))
 end
 for k = 2, #KEYS do
