@@ -35,12 +35,15 @@ const RECORD_SCRIPT: &str = r#"
 -- KEYS[1] = meta hash, then one sorted set per signal: first the W signals this
 -- batch writes, then every other signal the vehicle may have, so that retention
 -- is per vehicle (any reading keeps all its signals) with every key declared.
--- ARGV: window, ttl_milliseconds, received_at, W, then the names of the W written
--- signals (same order as KEYS[2..W+1]), then per reading (key index, timestamp,
--- value, stamped by the device: 1 or 0).
+-- ARGV: window, ttl_milliseconds, received_at, W; then per written signal (same
+-- order as KEYS[2..W+1]) its name, how many server-stamped readings it has, how
+-- many of those are sent (the newest `window`), the lowest and highest server
+-- stamp, and how many device-stamped readings it has; then per written signal
+-- its sent server-stamped readings and then its device-stamped ones (in the
+-- batch's order), each as a score and a member `<timestamp>:<value>`.
 --
--- Redis' time is the cost here, so calls are few: one HINCRBY per signal, and
--- the server-stamped readings of a signal in one ZADD.
+-- Redis' time is what this costs, so calls are few: a signal's server-stamped
+-- readings go in one ZADD, and each signal's count in one HINCRBY.
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local meta = KEYS[1]
@@ -49,86 +52,58 @@ local last_seen = tonumber(redis.call('HGET', meta, 'last_seen') or '0')
 if tonumber(ARGV[3]) > last_seen then
   redis.call('HSET', meta, 'last_seen', ARGV[3])
 end
-local device = {}
-local server = {}
-local counts = {}
-for k = 2, nsignals + 1 do
-  server[k] = {}
-  counts[k] = 0
-end
-for i = 5 + nsignals, #ARGV, 4 do
-  if ARGV[i + 3] == '1' then
-    device[#device + 1] = i
-  else
-    local list = server[tonumber(ARGV[i])]
-    list[#list + 1] = i
+local at = 5 + 6 * nsignals
+for j = 1, nsignals do
+  local key = KEYS[j + 1]
+  local h = 5 + 6 * (j - 1)
+  local server_total = tonumber(ARGV[h + 1])
+  local server_sent = tonumber(ARGV[h + 2])
+  local device = tonumber(ARGV[h + 5])
+  local count = 0
+  -- The floor as the batch found it: the oldest score of a full window. A
+  -- device's reading older than that would be trimmed at once, and as it may be
+  -- a resend of a reading trimmed long ago, it is not counted.
+  local floor = nil
+  if device > 0 and redis.call('ZCARD', key) >= window then
+    floor = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
   end
-end
-if #device > 0 then
-  -- Each written signal's floor as the batch found it: the oldest score of a
-  -- full window. A new reading older than that is superseded, whatever the
-  -- order of the readings within the batch: it would be trimmed at once, and as
-  -- it may be a resend of a reading trimmed long ago, it is not counted.
-  local floors = {}
-  for k = 2, nsignals + 1 do
-    if redis.call('ZCARD', KEYS[k]) >= window then
-      floors[k] = tonumber(redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')[2])
-    end
-  end
-  for _, i in ipairs(device) do
-    local k = tonumber(ARGV[i])
-    local ts = ARGV[i + 1]
-    local member = ts .. ':' .. ARGV[i + 2]
-    if redis.call('ZREMRANGEBYSCORE', KEYS[k], ts, ts) > 0 then
+  local server_at = at
+  local device_at = at + 2 * server_sent
+  at = device_at + 2 * device
+  for i = device_at, at - 1, 2 do
+    local ts = ARGV[i]
+    if redis.call('ZREMRANGEBYSCORE', key, ts, ts) > 0 then
       -- A resend: replace the value, count nothing.
-      redis.call('ZADD', KEYS[k], ts, member)
-    elseif floors[k] == nil or tonumber(ts) >= floors[k] then
-      redis.call('ZADD', KEYS[k], ts, member)
-      counts[k] = counts[k] + 1
+      redis.call('ZADD', key, ts, ARGV[i + 1])
+    elseif floor == nil or tonumber(ts) >= floor then
+      redis.call('ZADD', key, ts, ARGV[i + 1])
+      count = count + 1
     end
   end
-end
--- The server never reuses a stamp, so its readings are all counted, and only
--- the newest `window` of them can stay. They clash with a stored sample only if
--- a device stamped one with the same microsecond: then take them one by one.
-for k = 2, nsignals + 1 do
-  local list = server[k]
-  local n = #list
-  if n > 0 then
-    local key = KEYS[k]
-    table.sort(list, function(a, b) return tonumber(ARGV[a + 1]) > tonumber(ARGV[b + 1]) end)
-    if redis.call('ZCOUNT', key, ARGV[list[n] + 1], ARGV[list[1] + 1]) == 0 then
-      local args = {}
-      for j = 1, math.min(n, window) do
-        local i = list[j]
-        args[#args + 1] = ARGV[i + 1]
-        args[#args + 1] = ARGV[i + 1] .. ':' .. ARGV[i + 2]
-        -- unpack() takes at most a few thousand values at once.
-        if #args >= 2000 then
-          redis.call('ZADD', key, unpack(args))
-          args = {}
-        end
+  if server_total > 0 then
+    -- The server never reuses a stamp: its readings are all counted, and only
+    -- the newest `window` can stay. They clash with a stored sample only if a
+    -- device stamped one with the same microsecond; then take them one by one.
+    if redis.call('ZCOUNT', key, ARGV[h + 3], ARGV[h + 4]) == 0 then
+      -- unpack() takes at most a few thousand values at once.
+      for first = server_at, device_at - 1, 2000 do
+        redis.call('ZADD', key, unpack(ARGV, first, math.min(first + 1999, device_at - 1)))
       end
-      if #args > 0 then
-        redis.call('ZADD', key, unpack(args))
-      end
-      counts[k] = counts[k] + n
+      count = count + server_total
     else
-      for _, i in ipairs(list) do
-        local ts = ARGV[i + 1]
-        if redis.call('ZREMRANGEBYSCORE', key, ts, ts) == 0 then
-          counts[k] = counts[k] + 1
+      count = count + server_total - server_sent
+      for i = server_at, device_at - 1, 2 do
+        if redis.call('ZREMRANGEBYSCORE', key, ARGV[i], ARGV[i]) == 0 then
+          count = count + 1
         end
-        redis.call('ZADD', key, ts, ts .. ':' .. ARGV[i + 2])
+        redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
       end
     end
   end
-end
-for k = 2, nsignals + 1 do
-  if counts[k] > 0 then
-    redis.call('HINCRBY', meta, 'total:' .. ARGV[3 + k], counts[k])
+  if count > 0 then
+    redis.call('HINCRBY', meta, 'total:' .. ARGV[h], count)
   end
-  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(window + 1))
+  redis.call('ZREMRANGEBYRANK', key, 0, -(window + 1))
 end
 for k = 2, #KEYS do
   redis.call('PEXPIRE', KEYS[k], ttl)
@@ -294,17 +269,35 @@ impl Store for RedisStore {
             .arg(u64::try_from(self.limits.retention.as_millis()).unwrap_or(u64::MAX).max(1))
             .arg(received_at.as_micros())
             .arg(written);
-        for signal in &signals {
-            invocation.arg(signal.as_str());
-        }
-        for reading in readings {
-            // Lua indexes KEYS from 1 and KEYS[1] is the meta hash.
-            let key_index = signals.binary_search(&&reading.signal).expect("collected above") + 2;
+        // Per signal: its server-stamped readings, newest first, of which only
+        // the newest `window` are sent; and its device-stamped ones in order.
+        let groups: Vec<(Vec<&Reading>, Vec<&Reading>)> = signals
+            .iter()
+            .map(|signal| {
+                let (mut server, device): (Vec<&Reading>, Vec<&Reading>) = readings
+                    .iter()
+                    .filter(|r| &r.signal == *signal)
+                    .partition(|r| r.stamped_by == StampedBy::Server);
+                server.sort_by_key(|r| std::cmp::Reverse(r.at));
+                (server, device)
+            })
+            .collect();
+        for (signal, (server, device)) in signals.iter().zip(&groups) {
+            let stamps = || server.iter().map(|r| r.at.as_micros());
             invocation
-                .arg(key_index)
-                .arg(reading.at.as_micros())
-                .arg(reading.value.to_string())
-                .arg(u8::from(reading.stamped_by == StampedBy::Device));
+                .arg(signal.as_str())
+                .arg(server.len())
+                .arg(server.len().min(self.limits.window))
+                .arg(stamps().min().unwrap_or(0))
+                .arg(stamps().max().unwrap_or(0))
+                .arg(device.len());
+        }
+        for (server, device) in &groups {
+            let sent = server.iter().take(self.limits.window).chain(device);
+            for reading in sent {
+                let at = reading.at.as_micros();
+                invocation.arg(at).arg(format!("{at}:{}", reading.value));
+            }
         }
         self.with_deadline(async |c| invocation.invoke_async::<i64>(c).await).await?;
         Ok(())
