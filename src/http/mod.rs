@@ -44,19 +44,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyDeadlineLayer::new(state.body_timeout))
-        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn_with_state(state.clone(), observe_request))
         .with_state(state)
 }
 
-/// Answers 503 at once when the in-flight limit is reached, instead of letting
-/// requests queue without bound. Health checks and metrics are never shed: they
-/// are how an operator sees the overload.
-async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(request.uri().path(), "/healthz" | "/metrics") {
-        return next.run(request).await;
+/// Admits a request, or answers 503 at once when the in-flight limit is
+/// reached, instead of letting requests queue without bound. Health checks and
+/// metrics are never shed: they are how an operator sees the overload. The
+/// permit and the gauge are released when the guard drops, even if the client
+/// went away mid-request.
+fn admit<'a>(state: &'a AppState, path: &str) -> Result<Option<InFlight<'a>>, ApiError> {
+    if matches!(path, "/healthz" | "/metrics") {
+        return Ok(None);
     }
-    let Ok(_permit) = state.in_flight.try_acquire() else {
+    let Ok(permit) = state.in_flight.try_acquire() else {
         static SHEDDING: Throttle = Throttle::new();
         if let Some(suppressed) = SHEDDING.allow() {
             tracing::warn!(
@@ -66,18 +67,21 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
             );
         }
         state.metrics.shed();
-        return ApiError::Overloaded { limit: state.max_in_flight }.into_response();
+        return Err(ApiError::Overloaded { limit: state.max_in_flight });
     };
-    // A guard, so that a request whose client went away still leaves the gauge.
-    struct InFlight<'a>(&'a metrics::Gauge);
-    impl Drop for InFlight<'_> {
-        fn drop(&mut self) {
-            self.0.decrement(1.0);
-        }
-    }
     state.metrics.in_flight().increment(1.0);
-    let _in_flight = InFlight(state.metrics.in_flight());
-    next.run(request).await
+    Ok(Some(InFlight { gauge: state.metrics.in_flight(), _permit: permit }))
+}
+
+struct InFlight<'a> {
+    gauge: &'a metrics::Gauge,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -91,9 +95,9 @@ async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed { method: method.to_string() }
 }
 
-/// Metrics for every request, and a log line at debug level: at thousands of
-/// requests a second, a line each would cost more than the request, and the
-/// metrics count them. The causes of 5xx answers are logged where they arise,
+/// Admission (see `admit`), metrics for every request, and a log line at
+/// debug level: at thousands of requests a second, a line each would cost more
+/// than the request, and the metrics count them. The causes of 5xx answers are logged where they arise,
 /// at most a line a second each. Bodies are never logged. Handlers add the
 /// vehicle to the span.
 async fn observe_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -108,7 +112,10 @@ async fn observe_request(State(state): State<AppState>, request: Request, next: 
         vehicle = tracing::field::Empty,
     );
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = match admit(&state, request.uri().path()) {
+        Ok(_in_flight) => next.run(request).instrument(span.clone()).await,
+        Err(shed) => shed.into_response(),
+    };
     let elapsed = started.elapsed();
     let status = response.status();
     state.metrics.request_finished(&method, route, status.as_u16(), elapsed);
