@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use axum::http::Method;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -63,8 +62,8 @@ const STORE_OPERATIONS: [&str; 4] = ["record", "history", "ping", "vehicle_count
 
 #[derive(Default)]
 struct RouteSeries {
-    durations: Vec<(Method, Histogram)>,
-    requests: Vec<(Method, u16, Counter)>,
+    durations: Vec<(&'static str, Histogram)>,
+    requests: Vec<(&'static str, u16, Counter)>,
 }
 
 impl Default for Metrics {
@@ -163,13 +162,22 @@ impl Metrics {
         });
     }
 
-    pub fn request_finished(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+    /// Counts and times one request. `method` is one of a fixed set of names
+    /// and `route` a route template, so the series stay few.
+    pub fn request_finished(
+        &self,
+        method: &'static str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let seconds = elapsed.as_secs_f64();
         {
             let http = self.inner.http.read().expect("never poisoned: no panics inside");
             if let Some(series) = http.get(route) {
-                let duration = series.durations.iter().find(|(m, _)| m == method);
-                let requests = series.requests.iter().find(|(m, s, _)| m == method && *s == status);
+                let duration = series.durations.iter().find(|(m, _)| *m == method);
+                let requests =
+                    series.requests.iter().find(|(m, s, _)| *m == method && *s == status);
                 if let (Some((_, duration)), Some((_, _, requests))) = (duration, requests) {
                     duration.record(seconds);
                     requests.increment(1);
@@ -181,23 +189,20 @@ impl Metrics {
         let mut http = self.inner.http.write().expect("never poisoned: no panics inside");
         let series = http.entry(route.into()).or_default();
         let labels = || {
-            vec![
-                Label::new("method", method.as_str().to_owned()),
-                Label::new("route", route.to_owned()),
-            ]
+            vec![Label::from_static_parts("method", method), Label::new("route", route.to_owned())]
         };
         let recorder = &self.inner.recorder;
-        if !series.durations.iter().any(|(m, _)| m == method) {
+        if !series.durations.iter().any(|(m, _)| *m == method) {
             let histogram =
                 recorder.register_histogram(&Key::from_parts(HTTP_DURATION, labels()), &METADATA);
-            series.durations.push((method.clone(), histogram));
+            series.durations.push((method, histogram));
         }
-        if !series.requests.iter().any(|(m, s, _)| m == method && *s == status) {
+        if !series.requests.iter().any(|(m, s, _)| *m == method && *s == status) {
             let mut labels = labels();
             labels.push(Label::new("status", status.to_string()));
             let counter =
                 recorder.register_counter(&Key::from_parts(HTTP_REQUESTS, labels), &METADATA);
-            series.requests.push((method.clone(), status, counter));
+            series.requests.push((method, status, counter));
         }
         drop(http);
         self.request_finished(method, route, status, elapsed);

@@ -100,7 +100,13 @@ impl Application {
         // HTTP/1.1 only: sensors and phones speak it, and hyper-util's automatic
         // HTTP/2 detection waits for a first byte with no timeout at all.
         let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(self.client_timeout);
+        // A client may fill a connection's read buffer before its header deadline:
+        // 64 KiB (hyper's default is about 400 KiB) keeps MAX_CONNECTIONS of them
+        // affordable. Longer headers get a 431.
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.client_timeout)
+            .max_buf_size(64 * 1024);
         let graceful = GracefulShutdown::new();
         // As in mini-redis: a permit per open connection, taken before accepting,
         // so that past the limit new connections wait in the kernel's accept

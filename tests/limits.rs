@@ -130,16 +130,19 @@ async fn a_vehicle_over_its_rate_gets_429_naming_the_limit_and_other_vehicles_ar
     let answer = app.post_json("/v1/vehicles/runaway/readings", &json!(batch)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 
+    // Five readings: the bucket refills one a second, so this is refused however
+    // slow the machine was since the first request (up to five seconds).
+    let five: Vec<_> = (0..5).map(|i| json!({"engine_rpm": 5000 + i})).collect();
     let response = app
         .client
-        .post(app.url("/record?vehicle_id=runaway"))
-        .json(&json!({"vehicle_id": "runaway", "engine_rpm": 5000}))
+        .post(app.url("/v1/vehicles/runaway/readings"))
+        .json(&json!(five))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!((1..=5).contains(&retry_after), "Retry-After: {retry_after}");
     let text = response.text().await.unwrap();
     let problem: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(problem["type"], "urn:tributary:problem:rate-limited", "{problem}");
@@ -148,6 +151,7 @@ async fn a_vehicle_over_its_rate_gets_429_naming_the_limit_and_other_vehicles_ar
     assert_eq!(problem["limit"]["vehicle"], "runaway");
     assert_eq!(problem["limit"]["readings_per_second"], 1);
     assert_eq!(problem["limit"]["burst"], 1000);
+    assert_eq!(problem["limit"]["requested"], 5);
     assert_eq!(problem["limit"]["retry_after_seconds"], retry_after);
     assert!(problem["detail"].as_str().unwrap().contains("1 readings per second"), "{problem}");
 
@@ -309,4 +313,24 @@ fn trickle_until_cut_off(mut stream: TcpStream, started: Instant) -> Duration {
         assert!(started.elapsed() < Duration::from_secs(10), "a slow client was never cut off");
     }
 }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_share_one_metric_series() {
+    let app = spawn_app_with(Backend::Memory, |_| {}).await;
+    for i in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("ZZ{i}").as_bytes()).unwrap();
+        let answer = app.send(app.client.request(method, app.url("/record"))).await;
+        assert_eq!(answer.status, 405);
+    }
+    let text = app.get("/metrics").await.text;
+    assert_eq!(
+        metric(
+            &text,
+            r#"tributary_http_requests_total{method="OTHER",route="/record",status="405"}"#
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    assert!(!text.contains("ZZ"), "{text}");
+}
+
 on_both_stores!(metrics_count_requests_readings_refusals_and_vehicles);

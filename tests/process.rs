@@ -266,7 +266,7 @@ async fn ten_times_more_clients_than_the_in_flight_limit_get_200_or_503_and_noth
         .map(|c| {
             let (client, url) = (client.clone(), url.clone());
             tokio::spawn(async move {
-                let (mut ok, mut shed) = (0, 0);
+                let (mut ok, mut shed, mut unavailable) = (0, 0, 0);
                 for i in 0..EACH {
                     let response = client
                         .post(&url)
@@ -279,24 +279,30 @@ async fn ten_times_more_clients_than_the_in_flight_limit_get_200_or_503_and_noth
                         503 => {
                             assert_eq!(response.headers()["retry-after"], "1");
                             let problem: serde_json::Value = response.json().await.unwrap();
-                            assert_eq!(problem["type"], "urn:tributary:problem:overloaded");
-                            shed += 1;
+                            // An fsync that stalls Redis past the store timeout
+                            // is a 503 too, of its own kind.
+                            match problem["type"].as_str().unwrap() {
+                                "urn:tributary:problem:overloaded" => shed += 1,
+                                "urn:tributary:problem:store-unavailable" => unavailable += 1,
+                                other => panic!("a 503 of type {other}"),
+                            }
                         }
                         other => panic!("{other}: {}", response.text().await.unwrap()),
                     }
                 }
-                (ok, shed)
+                (ok, shed, unavailable)
             })
         })
         .collect();
-    let (mut ok, mut shed) = (0, 0);
+    let (mut ok, mut shed, mut unavailable) = (0, 0, 0);
     for client in clients {
-        let (o, s) = client.await.unwrap();
+        let (o, s, u) = client.await.unwrap();
         ok += o;
         shed += s;
+        unavailable += u;
     }
     let rss = resident_bytes(server.process.id());
-    assert_eq!(ok + shed, CLIENTS * EACH);
+    assert_eq!(ok + shed + unavailable, CLIENTS * EACH);
     assert!(shed > 0, "40 clients against a limit of 4 were never shed");
     assert!(ok > 0);
     let summary: serde_json::Value = client
@@ -307,10 +313,10 @@ async fn ten_times_more_clients_than_the_in_flight_limit_get_200_or_503_and_noth
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        summary["signals"]["engine_rpm"]["total"], ok,
-        "every acknowledged reading, and nothing shed, is counted"
-    );
+    // Every acknowledged reading is counted and nothing shed is; a write that
+    // met an unavailable store may or may not have been applied.
+    let total = summary["signals"]["engine_rpm"]["total"].as_u64().unwrap() as usize;
+    assert!((ok..=ok + unavailable).contains(&total), "total {total}, {ok} acknowledged");
     assert!(rss < OVERLOAD_RSS_BOUND, "resident memory {rss} bytes after the overload");
     server.signal("TERM");
     let (code, logs) = server.wait(Duration::from_secs(10));

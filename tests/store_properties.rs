@@ -313,3 +313,43 @@ fn server_stamped_batches_leave_the_same_history_on_both_stores() {
         panic!("{failure}");
     }
 }
+
+/// A server stamp equal, to the microsecond, to a stored device stamp (the one
+/// case where the Redis store takes server-stamped readings one by one): it
+/// replaces the stored value and is not counted, on both stores.
+#[test]
+fn a_server_stamp_equal_to_a_stored_device_stamp_replaces_it_on_both_stores() {
+    let runtime = Runtime::new().unwrap();
+    let redis = RedisServer::start();
+    let vehicle = VehicleId::try_from("clash").unwrap();
+    let names: Vec<SignalName> = (0..SIGNALS.len()).map(signal).collect();
+    let reading = |second: u8, value: f64, stamped_by| Reading {
+        signal: signal(0),
+        at: at(second),
+        value,
+        stamped_by,
+    };
+    let histories = runtime.block_on(async {
+        let stores: [DynStore; 2] = [
+            std::sync::Arc::new(MemoryStore::new(StoreLimits::new(3))),
+            std::sync::Arc::new(
+                RedisStore::connect_lazily(&redis.url(), StoreLimits::new(3)).unwrap(),
+            ),
+        ];
+        let received_at = Clock::new().now();
+        let mut histories = Vec::new();
+        for store in &stores {
+            let device = [1, 2, 3].map(|s| reading(s, f64::from(s), StampedBy::Device));
+            store.record(&vehicle, &device, received_at).await.unwrap();
+            let server = [reading(2, 20.0, StampedBy::Server), reading(4, 40.0, StampedBy::Server)];
+            store.record(&vehicle, &server, received_at).await.unwrap();
+            histories.push(store.history(&vehicle, &names).await.unwrap().unwrap());
+        }
+        histories
+    });
+    let rpm = &histories[0].signals[&signal(0)];
+    let values: Vec<f64> = rpm.samples.iter().map(|s| s.value).collect();
+    assert_eq!(values, [40.0, 3.0, 20.0], "newest first; the clash replaced 2.0");
+    assert_eq!(rpm.total, 4, "three device readings and one new server reading");
+    assert_eq!(histories[0], histories[1], "the Redis store agrees with the memory store");
+}

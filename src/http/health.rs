@@ -56,10 +56,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    // Counting vehicles can mean a scan of the store: a failure leaves the
-    // last count in place rather than failing the scrape.
-    if let Ok(count) = state.vehicle_count().await {
-        state.metrics.set_vehicles(count);
-    }
+    state.refresh_vehicle_count().await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

@@ -50,11 +50,12 @@ pub fn router(state: AppState) -> Router {
 
 /// Admits a request, or answers 503 at once when the in-flight limit is
 /// reached, instead of letting requests queue without bound. Health checks and
-/// metrics are never shed: they are how an operator sees the overload. The
+/// metrics are never shed: they are how an operator sees the overload, and an
+/// overload should not make every replica look dead at once. The
 /// permit and the gauge are released when the guard drops, even if the client
 /// went away mid-request.
 fn admit<'a>(state: &'a AppState, path: &str) -> Result<Option<InFlight<'a>>, ApiError> {
-    if matches!(path, "/healthz" | "/metrics") {
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return Ok(None);
     }
     let Ok(permit) = state.in_flight.try_acquire() else {
@@ -104,7 +105,7 @@ async fn observe_request(State(state): State<AppState>, request: Request, next: 
     // A clone of the matched path is a reference count, not a copy of the string.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let span = tracing::debug_span!(
         "request",
         %method,
@@ -118,14 +119,31 @@ async fn observe_request(State(state): State<AppState>, request: Request, next: 
     };
     let elapsed = started.elapsed();
     let status = response.status();
-    state.metrics.request_finished(&method, route, status.as_u16(), elapsed);
-    if method == Method::POST && is_write_route(route) && !status.is_success() {
+    state.metrics.request_finished(method, route, status.as_u16(), elapsed);
+    if method == "POST" && is_write_route(route) && !status.is_success() {
         let reason = response.extensions().get::<ProblemType>().map_or("other", |kind| kind.0);
         state.metrics.write_rejected(reason);
     }
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| tracing::debug!(status = status.as_u16(), latency_us, "request finished"));
     response
+}
+
+/// The standard methods by name; any other token a client makes up is `OTHER`,
+/// so that made-up methods cannot create metric series without end.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 fn is_write_route(route: &str) -> bool {

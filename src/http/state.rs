@@ -40,7 +40,12 @@ pub struct AppStateInner {
     pub in_flight: Arc<Semaphore>,
     pub max_in_flight: usize,
     pub limiter: Option<Arc<VehicleLimiter>>,
+    /// When the vehicle count was last taken; held while one is being taken.
+    vehicles_counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// How often `/metrics` may count the store's vehicles (a scan, on Redis).
+const VEHICLE_COUNT_INTERVAL: Duration = Duration::from_secs(10);
 
 impl AppState {
     /// A state with the default limits and no rate limit, for embedding and tests.
@@ -60,6 +65,7 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight as usize)),
             max_in_flight: settings.max_in_flight as usize,
             limiter: VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst),
+            vehicles_counted_at: tokio::sync::Mutex::new(None),
         }))
     }
 
@@ -90,8 +96,18 @@ impl AppState {
         self.observe("ping", self.store.ping()).await
     }
 
-    pub async fn vehicle_count(&self) -> Result<u64, StoreError> {
-        self.observe("vehicle_count", self.store.vehicle_count()).await
+    /// Updates the vehicles gauge, at most once per `VEHICLE_COUNT_INTERVAL`
+    /// and one count at a time however many scrapes arrive: on Redis a count is
+    /// a scan of the keyspace. A failed count leaves the last one in place.
+    pub async fn refresh_vehicle_count(&self) {
+        let Ok(mut counted_at) = self.vehicles_counted_at.try_lock() else { return };
+        if counted_at.is_some_and(|at| at.elapsed() < VEHICLE_COUNT_INTERVAL) {
+            return;
+        }
+        if let Ok(count) = self.observe("vehicle_count", self.store.vehicle_count()).await {
+            self.metrics.set_vehicles(count);
+        }
+        *counted_at = Some(Instant::now());
     }
 
     /// Measures a store operation. Each store bounds its own calls by
