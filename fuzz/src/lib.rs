@@ -204,7 +204,11 @@ pub fn check_answer(method: &str, sent: Option<&Value>, answer: &Answer) {
         for error in errors {
             assert!(error["detail"].as_str().is_some_and(|d| !d.is_empty()), "{text}");
             match (error["pointer"].as_str(), error["parameter"].as_str()) {
-                (Some(pointer), None) => check_pointer(sent, pointer, &text),
+                (Some(pointer), None) => {
+                    check_pointer(sent, pointer, &text);
+                    let detail = error["detail"].as_str().unwrap_or_default();
+                    check_timestamp_error(sent.expect("a body"), pointer, detail);
+                }
                 (None, Some(parameter)) => assert!(!parameter.is_empty(), "{text}"),
                 _ => panic!("an error names neither a pointer nor a parameter: {text}"),
             }
@@ -234,6 +238,7 @@ pub fn check_invalid(body: &Value, err: tributary::http::problem::ApiError) {
         assert!(!error.detail.is_empty(), "{body}");
         let pointer = error.pointer.expect("a body error has a pointer");
         check_pointer(Some(body), &pointer, &error.detail);
+        check_timestamp_error(body, &pointer, &error.detail);
     }
 }
 
@@ -315,4 +320,81 @@ pub fn request(
         builder = builder.header(name.as_str(), value.as_str());
     }
     builder.body(Body::from(body)).ok()
+}
+
+/// Whether `text` is an RFC 3339 `date-time` (section 5.6, with the date and
+/// time ranges of section 5.7), leaving out leap seconds, whose validity
+/// depends on the leap-second table.
+pub fn is_rfc3339(text: &str) -> bool {
+    fn digits(bytes: &[u8]) -> Option<u32> {
+        if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        bytes.iter().try_fold(0u32, |n, d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    }
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return false;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return false;
+    }
+    let (Some(year), Some(month), Some(day)) =
+        (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10]))
+    else {
+        return false;
+    };
+    let (Some(hour), Some(minute), Some(second)) =
+        (digits(&b[11..13]), digits(&b[14..16]), digits(&b[17..19]))
+    else {
+        return false;
+    };
+    let leap_year = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap_year => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if !(1..=days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            digits(&[*h1, *h2]).is_some_and(|h| h <= 23)
+                && digits(&[*m1, *m2]).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    }
+}
+
+/// A refused timestamp that is an RFC 3339 date-time, or an integer, is
+/// refused for its range, not its form: the detail must not say it should be
+/// "an RFC 3339 date-time … or integer milliseconds".
+pub fn check_timestamp_error(body: &Value, pointer: &str, detail: &str) {
+    if !pointer.ends_with("/timestamp") {
+        return;
+    }
+    let Some(value) = body.pointer(pointer) else { return };
+    let well_formed = match value {
+        Value::String(text) => is_rfc3339(text),
+        Value::Number(number) => number.is_i64() || number.is_u64(),
+        _ => false,
+    };
+    if well_formed {
+        assert!(
+            !detail.starts_with("must be"),
+            "{value} is refused as malformed, but it is well formed: {detail}"
+        );
+    }
 }

@@ -3,6 +3,8 @@
 //! JSON pointer) and says what was expected.
 
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::problem::{ApiError, FieldError};
 use crate::domain::signal::RESERVED_NAMES;
@@ -260,7 +262,6 @@ fn parse_timestamp(
     now: Timestamp,
     errors: &mut Vec<FieldError>,
 ) -> Option<Timestamp> {
-    const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-27T18:00:00.250Z\" or integer milliseconds since the Unix epoch";
     let at = match value {
         Value::String(text) => Timestamp::parse_rfc3339(text),
         Value::Number(number) => number.as_i64().and_then(Timestamp::from_millis),
@@ -296,18 +297,42 @@ fn parse_timestamp(
         }
         Some(at) => Some(at),
         None => {
-            errors.push(FieldError::new(
-                pointer,
-                match value.as_i64() {
-                    // Beyond what a timestamp can name: far in the future.
-                    Some(n) if n > 0 => format!(
-                        "{n} ms is more than 5 minutes ahead of the server's clock{hint}; check the device's clock"
-                    ),
-                    _ => format!("must be {EXPECTED}, not {}{hint}", describe(value)),
-                },
-            ));
+            errors.push(FieldError::new(pointer, unusable_timestamp(value, now, hint)));
             None
         }
+    }
+}
+
+/// Why a timestamp that names no instant a reading can have was refused. A
+/// date-time or integer beyond the range a timestamp can hold (1970 to 2255) is
+/// refused for its range, like one just outside the accepted range; anything
+/// else is not a timestamp at all.
+fn unusable_timestamp(value: &Value, now: Timestamp, hint: &str) -> String {
+    const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-27T18:00:00.250Z\" or integer milliseconds since the Unix epoch";
+    let before =
+        |what: String| format!("{what} is before 2000-01-01{hint}; check the device's clock");
+    let ahead = |what: String| {
+        format!(
+            "{what} is more than 5 minutes ahead of the server's clock ({}){hint}; check the device's clock",
+            now.to_rfc3339()
+        )
+    };
+    match value {
+        Value::String(text) => {
+            let shown = if text.chars().count() <= 40 {
+                format!("{text:?}")
+            } else {
+                "the date-time".into()
+            };
+            match OffsetDateTime::parse(text, &Rfc3339) {
+                Ok(at) if at.unix_timestamp() < 0 => before(shown),
+                Ok(_) => ahead(shown),
+                Err(_) => format!("must be {EXPECTED}, not {}", describe(value)),
+            }
+        }
+        Value::Number(n) if n.as_i64().is_some_and(|n| n < 0) => before(format!("{n} ms")),
+        Value::Number(n) if n.is_i64() || n.is_u64() => ahead(format!("{n} ms")),
+        _ => format!("must be {EXPECTED}, not {}{hint}", describe(value)),
     }
 }
 
@@ -473,6 +498,37 @@ mod tests {
                 "{body}: {:?} should mention {expected:?}",
                 error.detail
             );
+        }
+    }
+
+    /// Found by fuzzing: a well-formed date-time or integer beyond what a
+    /// timestamp can hold (before 1970, after 2255) was refused as if it were
+    /// not a timestamp at all ("must be an RFC 3339 date-time …").
+    #[test]
+    fn timestamps_beyond_the_representable_range_are_refused_for_their_range() {
+        let cases = [
+            (json!("1969-12-31T23:59:59Z"), "\"1969-12-31T23:59:59Z\" is before 2000-01-01"),
+            (json!("0000-01-01T00:00:00+01:00"), "is before 2000-01-01"),
+            (
+                json!("3193-01-15T00:22:21Z"),
+                "\"3193-01-15T00:22:21Z\" is more than 5 minutes ahead",
+            ),
+            (json!("9999-12-31T23:59:59.999999999Z"), "is more than 5 minutes ahead"),
+            (json!(-1), "-1 ms is before 2000-01-01"),
+            (json!(i64::MIN), "is before 2000-01-01"),
+            (json!(u64::MAX), "18446744073709551615 ms is more than 5 minutes ahead"),
+            (json!(i64::MAX), "is more than 5 minutes ahead"),
+        ];
+        for (at, expected) in cases {
+            let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
+            assert_eq!(errors.len(), 1, "{at}: {errors:?}");
+            assert_eq!(errors[0].pointer.as_deref(), Some("/timestamp"));
+            assert!(errors[0].detail.contains(expected), "{at}: {:?}", errors[0].detail);
+        }
+        // What is not a timestamp is still refused for its form.
+        for at in [json!("1969-12-31"), json!("2026-02-29T00:00:00Z"), json!(1.5e12), json!(true)] {
+            let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
+            assert!(errors[0].detail.starts_with("must be an RFC 3339"), "{at}: {errors:?}");
         }
     }
 
