@@ -388,7 +388,7 @@ pub fn check_timestamp_error(body: &Value, pointer: &str, detail: &str) {
     let Some(value) = body.pointer(pointer) else { return };
     let well_formed = match value {
         Value::String(text) => is_rfc3339(text),
-        Value::Number(number) => number.is_i64() || number.is_u64(),
+        Value::Number(number) => number.as_f64().is_some_and(|x| x.fract() == 0.0),
         _ => false,
     };
     if well_formed {

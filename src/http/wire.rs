@@ -262,12 +262,15 @@ fn parse_timestamp(
     now: Timestamp,
     errors: &mut Vec<FieldError>,
 ) -> Option<Timestamp> {
-    let at = match value {
-        Value::String(text) => Timestamp::parse_rfc3339(text),
-        Value::Number(number) => number.as_i64().and_then(Timestamp::from_millis),
+    let millis = match value {
+        Value::Number(number) => integer_millis(number),
         _ => None,
     };
-    let hint = match value.as_i64() {
+    let at = match value {
+        Value::String(text) => Timestamp::parse_rfc3339(text),
+        _ => millis.and_then(|n| i64::try_from(n).ok()).and_then(Timestamp::from_millis),
+    };
+    let hint = match millis.and_then(|n| i64::try_from(n).ok()) {
         Some(n) if (0..MILLIS_2000).contains(&n) && n >= MILLIS_2000 / 1000 => {
             "; it looks like seconds: send milliseconds (multiply by 1000)"
         }
@@ -297,7 +300,7 @@ fn parse_timestamp(
         }
         Some(at) => Some(at),
         None => {
-            errors.push(FieldError::new(pointer, unusable_timestamp(value, now, hint)));
+            errors.push(FieldError::new(pointer, unusable_timestamp(value, millis, now, hint)));
             None
         }
     }
@@ -307,7 +310,7 @@ fn parse_timestamp(
 /// date-time or integer beyond the range a timestamp can hold (1970 to 2255) is
 /// refused for its range, like one just outside the accepted range; anything
 /// else is not a timestamp at all.
-fn unusable_timestamp(value: &Value, now: Timestamp, hint: &str) -> String {
+fn unusable_timestamp(value: &Value, millis: Option<i128>, now: Timestamp, hint: &str) -> String {
     const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-27T18:00:00.250Z\" or integer milliseconds since the Unix epoch";
     let before =
         |what: String| format!("{what} is before 2000-01-01{hint}; check the device's clock");
@@ -330,10 +333,25 @@ fn unusable_timestamp(value: &Value, now: Timestamp, hint: &str) -> String {
                 Err(_) => format!("must be {EXPECTED}, not {}", describe(value)),
             }
         }
-        Value::Number(n) if n.as_i64().is_some_and(|n| n < 0) => before(format!("{n} ms")),
-        Value::Number(n) if n.is_i64() || n.is_u64() => ahead(format!("{n} ms")),
+        Value::Number(n) if millis.is_some_and(|m| m < 0) => before(format!("{n} ms")),
+        Value::Number(n) if millis.is_some() => ahead(format!("{n} ms")),
         _ => format!("must be {EXPECTED}, not {}{hint}", describe(value)),
     }
+}
+
+/// A number as integer milliseconds, if it is an integer in JSON Schema's sense
+/// (the document's type for a timestamp): `1764268317000`, and also
+/// `1764268317000.0` or `1.764268317e12`, which some JSON encoders write.
+fn integer_millis(number: &serde_json::Number) -> Option<i128> {
+    if let Some(n) = number.as_i64() {
+        return Some(n.into());
+    }
+    if let Some(n) = number.as_u64() {
+        return Some(n.into());
+    }
+    // `as` saturates, beyond any range a timestamp has; every integral f64 in
+    // the accepted range is exact.
+    number.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i128)
 }
 
 fn unknown_field(key: &str, allow_vehicle_id: bool, catalog: &Catalog) -> String {
@@ -526,10 +544,42 @@ mod tests {
             assert!(errors[0].detail.contains(expected), "{at}: {:?}", errors[0].detail);
         }
         // What is not a timestamp is still refused for its form.
-        for at in [json!("1969-12-31"), json!("2026-02-29T00:00:00Z"), json!(1.5e12), json!(true)] {
+        for at in
+            [json!("1969-12-31"), json!("2026-02-29T00:00:00Z"), json!(1.5e12 + 0.5), json!(true)]
+        {
             let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
             assert!(errors[0].detail.starts_with("must be an RFC 3339"), "{at}: {errors:?}");
         }
+    }
+
+    /// Found by schemathesis: the document types a millisecond timestamp as a
+    /// JSON Schema `integer`, which `1767225600000.0` is, but it was refused as
+    /// "not a number (1767225600000.0)".
+    #[test]
+    fn integer_milliseconds_may_be_written_as_integral_floats() {
+        let expected =
+            record(json!({"engine_temperature": 90, "timestamp": 1_767_225_600_000i64})).unwrap();
+        for at in [json!(1_767_225_600_000.0), json!(1.7672256e12)] {
+            let request = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap();
+            assert_eq!(request.readings[0].at, expected.readings[0].at, "{at}");
+        }
+        let readings =
+            batch(json!([{"engine_rpm": 800, "timestamp": 1_767_225_600_000.0}])).unwrap();
+        assert_eq!(readings[0].at, expected.readings[0].at);
+        // Integral floats get the same range checks and hints as integers.
+        let cases = [
+            (json!(1_764_268_317.0), "looks like seconds"),
+            (json!(-1.0), "before 2000-01-01"),
+            (json!(1e300), "ms is more than 5 minutes ahead"),
+            (json!(-1e300), "before 2000-01-01"),
+        ];
+        for (at, expected) in cases {
+            let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
+            assert!(errors[0].detail.contains(expected), "{at}: {:?}", errors[0].detail);
+        }
+        // Far beyond an i64, a number is no misplaced unit.
+        let errors = record(json!({"engine_temperature": 90, "timestamp": 1e300})).unwrap_err();
+        assert!(!errors[0].detail.contains("looks like"), "{:?}", errors[0].detail);
     }
 
     #[test]
