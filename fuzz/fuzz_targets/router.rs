@@ -76,6 +76,14 @@ impl Path {
             Self::Raw(text) => text.clone(),
         }
     }
+
+    /// The vehicle segment of a v1 URL.
+    fn vehicle(&self) -> Option<String> {
+        match self {
+            Self::Readings(id) | Self::Vehicle(id) | Self::Signal(id, _) => Some(id.text()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Arbitrary)]
@@ -140,6 +148,9 @@ fuzz_target!(|calls: Vec<Call>| {
             let method = request.method().as_str().to_owned();
             let answer = send(app, request).await;
             check_answer(&method, sent.as_ref(), &answer);
+            if let Some(segment) = call.path.vehicle() {
+                tributary_fuzz::check_vehicle_blame(&segment, &answer);
+            }
         }
     });
 });

@@ -398,3 +398,49 @@ pub fn check_timestamp_error(body: &Value, pointer: &str, detail: &str) {
         );
     }
 }
+
+/// Percent-decodes a URL path segment as the router does: `%` and two hex
+/// digits is a byte, any other `%` is itself.
+pub fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(high), Some(low)) =
+                (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push(u8::try_from(high * 16 + low).expect("two hex digits are a byte"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether a v1 URL's vehicle segment names a valid vehicle id.
+pub fn valid_vehicle_segment(segment: &str) -> bool {
+    String::from_utf8(percent_decode(segment))
+        .is_ok_and(|id| tributary::domain::VehicleId::try_from(id.as_str()).is_ok())
+}
+
+/// A v1 answer blames the vehicle id (a 422 on its `vehicle_id` parameter)
+/// exactly when the URL's vehicle segment is not a valid id.
+pub fn check_vehicle_blame(segment: &str, answer: &Answer) {
+    if segment.contains(['/', '?', '#']) || answer.status != StatusCode::UNPROCESSABLE_ENTITY {
+        return;
+    }
+    let body: Value = serde_json::from_slice(&answer.body).expect("a JSON problem");
+    let blamed = body["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e["parameter"] == "vehicle_id"));
+    assert_eq!(
+        blamed,
+        !valid_vehicle_segment(segment),
+        "vehicle segment {segment:?}: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
