@@ -423,7 +423,9 @@ async fn links_lead_to_the_readings_just_stored() {
     let operations = operations(&document);
     let by_id: BTreeMap<String, (String, String)> = operations
         .iter()
-        .map(|(key, operation)| (operation["operationId"].as_str().unwrap().to_owned(), key.clone()))
+        .map(|(key, operation)| {
+            (operation["operationId"].as_str().unwrap().to_owned(), key.clone())
+        })
         .collect();
     let mut followed = 0;
     for ((method, path), operation) in &operations {

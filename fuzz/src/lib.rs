@@ -430,7 +430,9 @@ pub fn valid_vehicle_segment(segment: &str) -> bool {
 /// A v1 answer blames the vehicle id (a 422 on its `vehicle_id` parameter)
 /// exactly when the URL's vehicle segment is not a valid id.
 pub fn check_vehicle_blame(segment: &str, answer: &Answer) {
-    if segment.contains(['/', '?', '#']) || answer.status != StatusCode::UNPROCESSABLE_ENTITY {
+    // A HEAD answer has no body to read the blame from.
+    let unread = answer.body.is_empty() || answer.status != StatusCode::UNPROCESSABLE_ENTITY;
+    if unread || segment.contains(['/', '?', '#']) {
         return;
     }
     let body: Value = serde_json::from_slice(&answer.body).expect("a JSON problem");
