@@ -61,7 +61,37 @@ pub(super) fn complete(openapi: utoipa::openapi::OpenApi, catalog: &Catalog) -> 
     // `wire::parse_collect` refuses any field but `vehicle_id`.
     schemas.get_mut(seed::COLLECT_BODY).expect("the collect body is documented")["additionalProperties"] =
         json!(false);
+    add_read_back_links(&mut document, catalog);
     document
+}
+
+/// Links from storing readings to reading them back, which clients (and
+/// schemathesis' stateful tests) can follow: the vehicle's summary, and the
+/// window of the catalog's first signal, both 200 once a reading is stored.
+fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
+    let stored = document
+        .pointer_mut("/paths/~1v1~1vehicles~1{vehicle_id}~1readings/post/responses/200")
+        .expect("storing readings is documented");
+    let mut links = Map::new();
+    links.insert(
+        "GetVehicle".into(),
+        json!({
+            "operationId": "get_vehicle",
+            "parameters": {"vehicle_id": "$request.path.vehicle_id"},
+            "description": "The vehicle's signals, the readings just stored among them.",
+        }),
+    );
+    if let Some(spec) = catalog.signals().first() {
+        links.insert(
+            "GetSignal".into(),
+            json!({
+                "operationId": "get_signal",
+                "parameters": {"vehicle_id": "$request.path.vehicle_id", "signal": spec.name.as_str()},
+                "description": format!("The vehicle's window of `{}` (any other signal works the same way).", spec.name),
+            }),
+        );
+    }
+    stored["links"] = Value::Object(links);
 }
 
 #[derive(OpenApi)]

@@ -109,7 +109,7 @@ pub async fn record(
     tag = "seed",
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
-        description = "Optional, as for POST; the query is the usual way to name the vehicle."),
+        description = "Optional, as for POST (an empty body, or one of only whitespace, is none); the query is the usual way to name the vehicle."),
     responses(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
@@ -132,7 +132,7 @@ pub async fn collect_get(
     tag = "seed",
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
-        description = "Optional: empty, `{}` or `{\"vehicle_id\": \"…\"}`."),
+        description = "Optional: none (an empty body, or one of only whitespace), `{}` or `{\"vehicle_id\": \"…\"}`."),
     responses(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,

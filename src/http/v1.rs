@@ -82,6 +82,7 @@ pub struct VehiclePath {
 #[into_params(parameter_in = Path)]
 pub struct SignalPath {
     /// Short name or VSS path; see `GET /v1/signals`.
+    #[param(example = "engine_temperature")]
     signal: String,
 }
 

@@ -3,6 +3,8 @@
 //! JSON pointer) and says what was expected.
 
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::problem::{ApiError, FieldError};
 use crate::domain::signal::RESERVED_NAMES;
@@ -260,13 +262,15 @@ fn parse_timestamp(
     now: Timestamp,
     errors: &mut Vec<FieldError>,
 ) -> Option<Timestamp> {
-    const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-27T18:00:00.250Z\" or integer milliseconds since the Unix epoch";
-    let at = match value {
-        Value::String(text) => Timestamp::parse_rfc3339(text),
-        Value::Number(number) => number.as_i64().and_then(Timestamp::from_millis),
+    let millis = match value {
+        Value::Number(number) => integer_millis(number),
         _ => None,
     };
-    let hint = match value.as_i64() {
+    let at = match value {
+        Value::String(text) => Timestamp::parse_rfc3339(text),
+        _ => millis.and_then(|n| i64::try_from(n).ok()).and_then(Timestamp::from_millis),
+    };
+    let hint = match millis.and_then(|n| i64::try_from(n).ok()) {
         Some(n) if (0..MILLIS_2000).contains(&n) && n >= MILLIS_2000 / 1000 => {
             "; it looks like seconds: send milliseconds (multiply by 1000)"
         }
@@ -296,19 +300,58 @@ fn parse_timestamp(
         }
         Some(at) => Some(at),
         None => {
-            errors.push(FieldError::new(
-                pointer,
-                match value.as_i64() {
-                    // Beyond what a timestamp can name: far in the future.
-                    Some(n) if n > 0 => format!(
-                        "{n} ms is more than 5 minutes ahead of the server's clock{hint}; check the device's clock"
-                    ),
-                    _ => format!("must be {EXPECTED}, not {}{hint}", describe(value)),
-                },
-            ));
+            errors.push(FieldError::new(pointer, unusable_timestamp(value, millis, now, hint)));
             None
         }
     }
+}
+
+/// Why a timestamp that names no instant a reading can have was refused. A
+/// date-time or integer beyond the range a timestamp can hold (1970 to 2255) is
+/// refused for its range, like one just outside the accepted range; anything
+/// else is not a timestamp at all.
+fn unusable_timestamp(value: &Value, millis: Option<i128>, now: Timestamp, hint: &str) -> String {
+    const EXPECTED: &str = "an RFC 3339 date-time such as \"2026-11-27T18:00:00.250Z\" or integer milliseconds since the Unix epoch";
+    let before =
+        |what: String| format!("{what} is before 2000-01-01{hint}; check the device's clock");
+    let ahead = |what: String| {
+        format!(
+            "{what} is more than 5 minutes ahead of the server's clock ({}){hint}; check the device's clock",
+            now.to_rfc3339()
+        )
+    };
+    match value {
+        Value::String(text) => {
+            let shown = if text.chars().count() <= 40 {
+                format!("{text:?}")
+            } else {
+                "the date-time".into()
+            };
+            match OffsetDateTime::parse(text, &Rfc3339) {
+                Ok(at) if at.unix_timestamp() < 0 => before(shown),
+                Ok(_) => ahead(shown),
+                Err(_) => format!("must be {EXPECTED}, not {}", describe(value)),
+            }
+        }
+        Value::Number(n) if millis.is_some_and(|m| m < 0) => before(format!("{n} ms")),
+        Value::Number(n) if millis.is_some() => ahead(format!("{n} ms")),
+        _ => format!("must be {EXPECTED}, not {}{hint}", describe(value)),
+    }
+}
+
+/// A number as integer milliseconds, if it is an integer in JSON Schema's sense
+/// (the document's type for a timestamp): `1764268317000`, and also
+/// `1764268317000.0` or `1.764268317e12`, which some JSON encoders write.
+fn integer_millis(number: &serde_json::Number) -> Option<i128> {
+    if let Some(n) = number.as_i64() {
+        return Some(n.into());
+    }
+    if let Some(n) = number.as_u64() {
+        return Some(n.into());
+    }
+    // `as` saturates, beyond any range a timestamp has; every integral f64 in
+    // the accepted range is exact.
+    number.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i128)
 }
 
 fn unknown_field(key: &str, allow_vehicle_id: bool, catalog: &Catalog) -> String {
@@ -474,6 +517,69 @@ mod tests {
                 error.detail
             );
         }
+    }
+
+    /// Found by fuzzing: a well-formed date-time or integer beyond what a
+    /// timestamp can hold (before 1970, after 2255) was refused as if it were
+    /// not a timestamp at all ("must be an RFC 3339 date-time …").
+    #[test]
+    fn timestamps_beyond_the_representable_range_are_refused_for_their_range() {
+        let cases = [
+            (json!("1969-12-31T23:59:59Z"), "\"1969-12-31T23:59:59Z\" is before 2000-01-01"),
+            (json!("0000-01-01T00:00:00+01:00"), "is before 2000-01-01"),
+            (
+                json!("3193-01-15T00:22:21Z"),
+                "\"3193-01-15T00:22:21Z\" is more than 5 minutes ahead",
+            ),
+            (json!("9999-12-31T23:59:59.999999999Z"), "is more than 5 minutes ahead"),
+            (json!(-1), "-1 ms is before 2000-01-01"),
+            (json!(i64::MIN), "is before 2000-01-01"),
+            (json!(u64::MAX), "18446744073709551615 ms is more than 5 minutes ahead"),
+            (json!(i64::MAX), "is more than 5 minutes ahead"),
+        ];
+        for (at, expected) in cases {
+            let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
+            assert_eq!(errors.len(), 1, "{at}: {errors:?}");
+            assert_eq!(errors[0].pointer.as_deref(), Some("/timestamp"));
+            assert!(errors[0].detail.contains(expected), "{at}: {:?}", errors[0].detail);
+        }
+        // What is not a timestamp is still refused for its form.
+        for at in
+            [json!("1969-12-31"), json!("2026-02-29T00:00:00Z"), json!(1.5e12 + 0.5), json!(true)]
+        {
+            let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
+            assert!(errors[0].detail.starts_with("must be an RFC 3339"), "{at}: {errors:?}");
+        }
+    }
+
+    /// Found by schemathesis: the document types a millisecond timestamp as a
+    /// JSON Schema `integer`, which `1767225600000.0` is, but it was refused as
+    /// "not a number (1767225600000.0)".
+    #[test]
+    fn integer_milliseconds_may_be_written_as_integral_floats() {
+        let expected =
+            record(json!({"engine_temperature": 90, "timestamp": 1_767_225_600_000i64})).unwrap();
+        for at in [json!(1_767_225_600_000.0), json!(1.7672256e12)] {
+            let request = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap();
+            assert_eq!(request.readings[0].at, expected.readings[0].at, "{at}");
+        }
+        let readings =
+            batch(json!([{"engine_rpm": 800, "timestamp": 1_767_225_600_000.0}])).unwrap();
+        assert_eq!(readings[0].at, expected.readings[0].at);
+        // Integral floats get the same range checks and hints as integers.
+        let cases = [
+            (json!(1_764_268_317.0), "looks like seconds"),
+            (json!(-1.0), "before 2000-01-01"),
+            (json!(1e300), "ms is more than 5 minutes ahead"),
+            (json!(-1e300), "before 2000-01-01"),
+        ];
+        for (at, expected) in cases {
+            let errors = record(json!({"engine_temperature": 90, "timestamp": at})).unwrap_err();
+            assert!(errors[0].detail.contains(expected), "{at}: {:?}", errors[0].detail);
+        }
+        // Far beyond an i64, a number is no misplaced unit.
+        let errors = record(json!({"engine_temperature": 90, "timestamp": 1e300})).unwrap_err();
+        assert!(!errors[0].detail.contains("looks like"), "{:?}", errors[0].detail);
     }
 
     #[test]
