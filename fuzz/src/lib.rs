@@ -139,7 +139,7 @@ pub fn app() -> &'static axum::Router {
     let (router, store) = APP.get_or_init(|| {
         // The store starts its retention sweep in the runtime it is created in.
         let _runtime = runtime().enter();
-        let limits = StoreLimits { window: 10, retention: Duration::from_secs(7 * 24 * 3600) };
+        let limits = StoreLimits::new(10);
         let store = MemoryStore::new(limits);
         let state =
             AppState::new(Arc::new(store.clone()), Catalog::builtin(), Duration::from_secs(10));
