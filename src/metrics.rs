@@ -32,6 +32,25 @@ const BUCKETS: &[f64] = &[
     10.0,
 ];
 
+/// Every metric's name, unit and help text.
+const DESCRIPTIONS: [(&str, Unit, &str); 11] = [
+    (HTTP_REQUESTS, Unit::Count, "HTTP requests answered, by method, route and status."),
+    (HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by method and route."),
+    (HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now."),
+    (HTTP_CONNECTIONS, Unit::Count, "Open client connections."),
+    (SHED, Unit::Count, "Requests answered 503 at once because the in-flight limit was reached."),
+    (RATE_LIMITED, Unit::Count, "Write requests refused by a vehicle's rate limit (429)."),
+    (READINGS_ACCEPTED, Unit::Count, "Readings stored (one per reading object)."),
+    (
+        WRITES_REJECTED,
+        Unit::Count,
+        "Write requests refused, by problem type; a refused request stores none of its readings.",
+    ),
+    (STORE_DURATION, Unit::Seconds, "Time the store took, by operation."),
+    (STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind."),
+    (VEHICLES, Unit::Count, "Vehicles the store holds (heard from within the retention period)."),
+];
+
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
@@ -78,46 +97,11 @@ impl Metrics {
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
             .expect("the buckets are not empty")
             .build_recorder();
-        let describe = |name: &'static str, unit: Unit, help: &'static str| {
-            // Every metric is described, whatever its kind: the exporter keys
-            // descriptions by name.
+        // Every metric is described through `describe_counter`, whatever its
+        // kind: the exporter keys descriptions by name.
+        for (name, unit, help) in DESCRIPTIONS {
             recorder.describe_counter(KeyName::from_const_str(name), Some(unit), help.into());
-        };
-        describe(
-            HTTP_REQUESTS,
-            Unit::Count,
-            "HTTP requests answered, by method, route and status.",
-        );
-        describe(
-            HTTP_DURATION,
-            Unit::Seconds,
-            "Time to answer an HTTP request, by method and route.",
-        );
-        describe(HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now.");
-        describe(HTTP_CONNECTIONS, Unit::Count, "Open client connections.");
-        describe(
-            SHED,
-            Unit::Count,
-            "Requests answered 503 at once because the in-flight limit was reached.",
-        );
-        describe(
-            RATE_LIMITED,
-            Unit::Count,
-            "Write requests refused by a vehicle's rate limit (429).",
-        );
-        describe(READINGS_ACCEPTED, Unit::Count, "Readings stored (one per reading object).");
-        describe(
-            WRITES_REJECTED,
-            Unit::Count,
-            "Write requests refused, by problem type; a refused request stores none of its readings.",
-        );
-        describe(STORE_DURATION, Unit::Seconds, "Time the store took, by operation.");
-        describe(STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind.");
-        describe(
-            VEHICLES,
-            Unit::Count,
-            "Vehicles the store holds (heard from within the retention period).",
-        );
+        }
         let fixed = |name: &'static str| Key::from_static_name(name);
         let inner = Inner {
             in_flight: recorder.register_gauge(&fixed(HTTP_IN_FLIGHT), &METADATA),

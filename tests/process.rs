@@ -5,9 +5,9 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Process, free_port};
+use common::Process;
 
 /// A `tributary serve` process, killed if the test ends early. Its logs are
 /// read as they come, so a chatty server never blocks on a full pipe.
@@ -19,35 +19,14 @@ struct Server {
 
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let mut process = Process::spawn(
-            Command::new(env!("CARGO_BIN_EXE_tributary"))
-                .arg("serve")
-                .env_clear()
-                .env("TRIBUTARY_LISTEN", format!("127.0.0.1:{port}"))
-                .envs(envs.iter().copied())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped()),
-        )
-        .unwrap();
+        let (mut process, port) = common::start_binary(envs, Stdio::piped());
         let mut stderr = process.0.stderr.take().unwrap();
         let logs = std::thread::spawn(move || {
             let mut logs = String::new();
             let _ = stderr.read_to_string(&mut logs);
             logs
         });
-        let mut server = Self { process, port, logs };
-        server.wait_until_listening();
-        server
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(self.process.exited().is_none(), "the server exited at start");
-            assert!(Instant::now() < deadline, "the server did not listen within 10 s");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        Self { process, port, logs }
     }
 
     fn signal(&self, name: &str) {

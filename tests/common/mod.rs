@@ -461,8 +461,9 @@ macro_rules! on_both_stores {
 }
 
 /// `tributary serve` as a process on a free port, with only `envs` (plus the
-/// port) in its environment and its stderr in `log`. Returns once it listens.
-pub fn start_binary(envs: &[(&str, &str)], log: std::fs::File) -> (Process, u16) {
+/// port) in its environment and its stderr sent to `log` (a file, or a pipe
+/// the caller drains). Returns once it listens.
+pub fn start_binary(envs: &[(&str, &str)], log: impl Into<Stdio>) -> (Process, u16) {
     let port = free_port();
     let mut process = Process::spawn(
         Command::new(env!("CARGO_BIN_EXE_tributary"))
