@@ -51,10 +51,12 @@ pub fn router(state: AppState) -> Router {
 /// Admits a request, or answers 503 at once when the in-flight limit is
 /// reached, instead of letting requests queue without bound. Health checks and
 /// metrics are never shed: they are how an operator sees the overload, and an
-/// overload should not make every replica look dead at once. The
-/// permit and the gauge are released when the guard drops, even if the client
-/// went away mid-request.
-fn admit<'a>(state: &'a AppState, path: &str) -> Result<Option<InFlight<'a>>, ApiError> {
+/// overload should not make every replica look dead at once. The permit is
+/// released when it drops, even if the client went away mid-request.
+fn admit<'a>(
+    state: &'a AppState,
+    path: &str,
+) -> Result<Option<tokio::sync::SemaphorePermit<'a>>, ApiError> {
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return Ok(None);
     }
@@ -70,19 +72,7 @@ fn admit<'a>(state: &'a AppState, path: &str) -> Result<Option<InFlight<'a>>, Ap
         state.metrics.shed();
         return Err(ApiError::Overloaded { limit: state.max_in_flight });
     };
-    state.metrics.in_flight().increment(1.0);
-    Ok(Some(InFlight { gauge: state.metrics.in_flight(), _permit: permit }))
-}
-
-struct InFlight<'a> {
-    gauge: &'a metrics::Gauge,
-    _permit: tokio::sync::SemaphorePermit<'a>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.gauge.decrement(1.0);
-    }
+    Ok(Some(permit))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -96,6 +96,12 @@ impl AppState {
         self.observe("ping", self.store.ping()).await
     }
 
+    /// Requests in flight, from the permits taken: the gauge is set when
+    /// metrics are read rather than kept up to date on every request.
+    pub fn requests_in_flight(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits()
+    }
+
     /// Updates the vehicles gauge, at most once per `VEHICLE_COUNT_INTERVAL`
     /// and one count at a time however many scrapes arrive: on Redis a count is
     /// a scan of the keyspace. A failed count leaves the last one in place.
