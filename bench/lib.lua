@@ -31,20 +31,27 @@ local function start(count)
     return ((number - 1) * 37501) % count
 end
 
--- Serves `requests` (a list of ready-made HTTP requests) in turn.
-function lib.serve(requests)
-    local n = #requests
+-- Hands out `make(i)` for i = 1..count in turn, each thread starting at its
+-- own place in the list.
+local function serve_each(count, make)
     local i = 0
     init = function(_)
-        i = start(n)
+        i = start(count)
     end
     request = function()
         i = i + 1
-        if i > n then
+        if i > count then
             i = 1
         end
-        return requests[i]
+        return make(i)
     end
+end
+
+-- Serves `requests` (a list of ready-made HTTP requests) in turn.
+function lib.serve(requests)
+    serve_each(#requests, function(i)
+        return requests[i]
+    end)
 end
 
 -- 100 reading objects, one signal value each, the four built-in signals in turn.
@@ -66,17 +73,9 @@ end
 -- Formats each request when it is sent (for bodies too large to keep one per
 -- vehicle): `path(i)` names the path of the i-th vehicle.
 function lib.serve_formatted(count, path, body)
-    local i = 0
-    init = function(_)
-        i = start(count)
-    end
-    request = function()
-        i = i + 1
-        if i > count then
-            i = 1
-        end
+    serve_each(count, function(i)
         return wrk.format("POST", path(i - 1), nil, body)
-    end
+    end)
 end
 
 function done(summary, latency, _)

@@ -272,7 +272,8 @@ pub(super) enum BodyErrors {
     Encoding(Problem),
 }
 
-/// How a store failure answers a request that writes readings.
+/// How a request that writes readings is refused when the service or its
+/// store cannot take it: rate limit, overload, store failure.
 #[derive(IntoResponses)]
 #[allow(dead_code)] // documentation only
 pub(super) enum WriteErrors {
@@ -300,7 +301,8 @@ pub(super) enum WriteErrors {
     Unavailable(Problem),
 }
 
-/// How a store failure answers a request that only reads.
+/// How a request that only reads is refused when the service or its store
+/// cannot answer: overload, store failure.
 #[derive(IntoResponses)]
 #[allow(dead_code)] // documentation only
 pub(super) enum ReadErrors {
