@@ -7,6 +7,7 @@
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
 pub mod config;
+mod connection;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;

@@ -3,6 +3,13 @@ use std::process::ExitCode;
 use tributary::config::{Cli, Command};
 use tributary::startup::Application;
 
+/// mimalloc rather than glibc's malloc: tokio moves tasks between worker
+/// threads, so memory allocated on one thread is often freed on another, and
+/// glibc then takes the other thread's arena lock. Under load those locks were
+/// the most frequent cause of futex calls in the profile (see `bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse_with_settings_help();

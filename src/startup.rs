@@ -17,13 +17,14 @@ use axum::Router;
 use axum::http::{HeaderValue, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Service;
 
 use crate::config::ServeSettings;
+use crate::connection::HeaderDeadline;
 use crate::domain::Catalog;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
@@ -103,10 +104,9 @@ impl Application {
         // A client may fill a connection's read buffer before its header deadline:
         // 64 KiB (hyper's default is about 400 KiB) keeps MAX_CONNECTIONS of them
         // affordable. Longer headers get a 431.
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.client_timeout)
-            .max_buf_size(64 * 1024);
+        // The header deadline is kept per connection (see `HeaderDeadline`):
+        // hyper's own would set up a timer for every request.
+        builder.header_read_timeout(None).max_buf_size(64 * 1024);
         let graceful = GracefulShutdown::new();
         // As in mini-redis: a permit per open connection, taken before accepting,
         // so that past the limit new connections wait in the kernel's accept
@@ -134,11 +134,16 @@ impl Application {
             let _ = stream.set_nodelay(true);
             let router = self.router.clone();
             let draining = draining.clone();
+            let headers_due = Arc::new(HeaderDeadline::new(self.client_timeout));
+            let served = headers_due.clone();
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                served.request_started();
                 let answer = router.clone().call(request);
                 let draining = draining.clone();
+                let served = served.clone();
                 async move {
                     let mut response = answer.await?;
+                    served.request_finished();
                     if draining.load(Ordering::Relaxed) {
                         // hyper closes the connection once this answer is written.
                         let close = HeaderValue::from_static("close");
@@ -152,8 +157,12 @@ impl Application {
             let open = self.metrics.connections().clone();
             open.increment(1.0);
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, "connection ended with an error");
+                tokio::select! {
+                    ended = connection => if let Err(err) = ended {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    },
+                    // Dropping the connection closes it; no request is being served.
+                    () = headers_due.expired() => tracing::debug!("headers not received in time: connection closed"),
                 }
                 open.decrement(1.0);
                 drop(permit);

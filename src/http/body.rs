@@ -2,6 +2,9 @@
 //! the Content-Type header says (the seed's server ignored it too), bounded in
 //! size and in time, and with errors that say what to fix.
 
+use std::future::Future;
+use std::task::Poll;
+
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -62,27 +65,24 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
         ));
     }
     let body: Body = req.into_body();
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let collect = Limited::new(body, MAX_BODY_BYTES).collect();
+    let mut collect = std::pin::pin!(collect);
+    // A sensor's small body nearly always arrives with its headers: then it is
+    // read at once, and no timer is set up. The deadline (a timer, which costs
+    // a registration in the runtime's timer wheel) is for bodies still on their
+    // way after a first try.
+    let collected = match std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => tokio::time::timeout(state.body_timeout, collect)
+            .await
+            .map_err(|_| ApiError::BodyTimeout { timeout: state.body_timeout })?,
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => {
             Err(ApiError::BodyTooLarge { limit: MAX_BODY_BYTES })
         }
-        Err(err) if is_timeout(err.as_ref()) => {
-            Err(ApiError::BodyTimeout { timeout: state.body_timeout })
-        }
         Err(err) => Err(ApiError::MalformedBody(format!("could not read the request body: {err}"))),
-    }
-}
-
-fn is_timeout(mut err: &(dyn std::error::Error + 'static)) -> bool {
-    loop {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        match err.source() {
-            Some(source) => err = source,
-            None => return false,
-        }
     }
 }
 

@@ -20,12 +20,12 @@ use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::timeout::RequestBodyDeadlineLayer;
 use tracing::Instrument;
 
 use crate::telemetry::Throttle;
 use problem::{ApiError, ProblemType};
 pub use state::AppState;
+use state::InFlightGuard;
 
 /// Every route of the service, with its middleware, and `/openapi.json`
 /// generated from the same handlers and the same catalog so the document cannot
@@ -43,7 +43,6 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(serve_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RequestBodyDeadlineLayer::new(state.body_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), observe_request))
         .with_state(state)
 }
@@ -51,16 +50,12 @@ pub fn router(state: AppState) -> Router {
 /// Admits a request, or answers 503 at once when the in-flight limit is
 /// reached, instead of letting requests queue without bound. Health checks and
 /// metrics are never shed: they are how an operator sees the overload, and an
-/// overload should not make every replica look dead at once. The permit is
-/// released when it drops, even if the client went away mid-request.
-fn admit<'a>(
-    state: &'a AppState,
-    path: &str,
-) -> Result<Option<tokio::sync::SemaphorePermit<'a>>, ApiError> {
+/// overload should not make every replica look dead at once.
+fn admit<'a>(state: &'a AppState, path: &str) -> Result<Option<InFlightGuard<'a>>, ApiError> {
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return Ok(None);
     }
-    let Ok(permit) = state.in_flight.try_acquire() else {
+    let Some(in_flight) = state.in_flight.try_enter(state.max_in_flight) else {
         static SHEDDING: Throttle = Throttle::new();
         if let Some(suppressed) = SHEDDING.allow() {
             tracing::warn!(
@@ -72,7 +67,7 @@ fn admit<'a>(
         state.metrics.shed();
         return Err(ApiError::Overloaded { limit: state.max_in_flight });
     };
-    Ok(Some(permit))
+    Ok(Some(in_flight))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::limit::VehicleLimiter;
 use super::problem::ApiError;
@@ -36,8 +36,8 @@ pub struct AppStateInner {
     pub metrics: Metrics,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
-    /// Permits for requests in flight; when none is left, requests are shed.
-    pub in_flight: Arc<Semaphore>,
+    /// Requests in flight; past `max_in_flight`, requests are shed.
+    pub in_flight: InFlight,
     pub max_in_flight: usize,
     pub limiter: Option<Arc<VehicleLimiter>>,
     /// When the vehicle count was last taken; held while one is being taken.
@@ -62,7 +62,7 @@ impl AppState {
             clock: Arc::new(Clock::new()),
             metrics: Metrics::new(),
             body_timeout: settings.client_timeout,
-            in_flight: Arc::new(Semaphore::new(settings.max_in_flight as usize)),
+            in_flight: InFlight::default(),
             max_in_flight: settings.max_in_flight as usize,
             limiter: VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst),
             vehicles_counted_at: tokio::sync::Mutex::new(None),
@@ -96,10 +96,10 @@ impl AppState {
         self.observe("ping", self.store.ping()).await
     }
 
-    /// Requests in flight, from the permits taken: the gauge is set when
-    /// metrics are read rather than kept up to date on every request.
+    /// Requests in flight: the gauge is set from this count when metrics are
+    /// read rather than kept up to date on every request.
     pub fn requests_in_flight(&self) -> usize {
-        self.max_in_flight - self.in_flight.available_permits()
+        self.in_flight.count.load(Ordering::Relaxed)
     }
 
     /// Updates the vehicles gauge, at most once per `VEHICLE_COUNT_INTERVAL`
@@ -132,5 +132,35 @@ impl AppState {
         });
         self.metrics.store_operation(operation, started.elapsed(), error);
         outcome
+    }
+}
+
+/// A count of the requests in flight. An atomic counter rather than a
+/// semaphore: nothing ever waits for a place (a request past the limit is shed
+/// at once), and releasing a tokio semaphore permit takes a mutex, which showed
+/// as lock contention between the worker threads in the profile.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+}
+
+impl InFlight {
+    /// Counts one more request in flight, unless `limit` are already.
+    pub fn try_enter(&self, limit: usize) -> Option<InFlightGuard<'_>> {
+        self.count
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
+            .ok()
+            .map(|_| InFlightGuard(self))
+    }
+}
+
+/// One request in flight; counted out when dropped, even if the client went
+/// away mid-request.
+#[must_use]
+pub struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::Release);
     }
 }
