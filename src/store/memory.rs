@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -54,13 +53,10 @@ impl MemoryStore {
     }
 }
 
-/// Runs the retention sweep about 60 times per retention period (at most once a
-/// minute, at least once a second).
+/// Runs the retention sweep every `StoreLimits::expiry_slack`.
 async fn sweep(shared: Weak<Shared>) {
     let period = match shared.upgrade() {
-        Some(shared) => {
-            (shared.limits.retention / 60).clamp(Duration::from_secs(1), Duration::from_secs(60))
-        }
+        Some(shared) => shared.limits.expiry_slack(),
         None => return,
     };
     let clock = Clock::new();

@@ -46,6 +46,16 @@ impl StoreLimits {
     }
 }
 
+impl StoreLimits {
+    /// How late past the retention period a silent vehicle may still be
+    /// forgotten: the memory store sweeps this often, and Redis refreshes the
+    /// expiry of keys a write does not touch this often. A sixtieth of the
+    /// retention, between 1 s and a minute.
+    pub fn expiry_slack(&self) -> Duration {
+        (self.retention / 60).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+}
+
 /// One signal of one vehicle, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalHistory {

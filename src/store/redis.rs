@@ -20,7 +20,7 @@
 //! proxy) would otherwise time out every request until the kernel gives up on
 //! it, many minutes later.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,27 +35,40 @@ const RECORD_SCRIPT: &str = r#"
 -- KEYS[1] = meta hash, then one sorted set per signal: first the W signals this
 -- batch writes, then every other signal the vehicle may have, so that retention
 -- is per vehicle (any reading keeps all its signals) with every key declared.
--- ARGV: window, ttl_milliseconds, received_at, W; then per written signal (same
--- order as KEYS[2..W+1]) its name, how many server-stamped readings it has, how
--- many of those are sent (the newest `window`), the lowest and highest server
--- stamp, and how many device-stamped readings it has; then per written signal
--- its sent server-stamped readings and then its device-stamped ones (in the
--- batch's order), each as a score and a member `<timestamp>:<value>`.
+-- ARGV: window, ttl_milliseconds, received_at, W, refresh_after (microseconds);
+-- then per written signal (same order as KEYS[2..W+1]) its name, how many
+-- server-stamped readings it has, how many of those are sent (the newest
+-- `window`), the lowest and highest server stamp, and how many device-stamped
+-- readings it has; then per written signal its sent server-stamped readings and
+-- then its device-stamped ones (in the batch's order), each as a score and a
+-- member `<timestamp>:<value>`.
 --
 -- Redis' time is what this costs, so calls are few: a signal's server-stamped
--- readings go in one ZADD, and each signal's count in one HINCRBY.
+-- readings go in one ZADD, and each signal's count in one HINCRBY. The keys
+-- this batch writes get their expiry on every write (a new key has none); the
+-- vehicle's other keys only when the last refresh, noted in the meta hash as
+-- `expiry_from`, is `refresh_after` old. The TTL is the retention plus that
+-- slack, so every key outlives the vehicle's last reading by the retention
+-- period, and by at most the slack more.
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-local meta = KEYS[1]
+local received_at = tonumber(ARGV[3])
 local nsignals = tonumber(ARGV[4])
-local last_seen = tonumber(redis.call('HGET', meta, 'last_seen') or '0')
-if tonumber(ARGV[3]) > last_seen then
+local meta = KEYS[1]
+local seen = redis.call('HMGET', meta, 'last_seen', 'expiry_from')
+local newer = received_at > tonumber(seen[1] or '0')
+local refresh = math.abs(received_at - tonumber(seen[2] or '0')) >= tonumber(ARGV[5])
+if refresh and newer then
+  redis.call('HSET', meta, 'last_seen', ARGV[3], 'expiry_from', ARGV[3])
+elseif refresh then
+  redis.call('HSET', meta, 'expiry_from', ARGV[3])
+elseif newer then
   redis.call('HSET', meta, 'last_seen', ARGV[3])
 end
-local at = 5 + 6 * nsignals
+local at = 6 + 6 * nsignals
 for j = 1, nsignals do
   local key = KEYS[j + 1]
-  local h = 5 + 6 * (j - 1)
+  local h = 6 + 6 * (j - 1)
   local server_total = tonumber(ARGV[h + 1])
   local server_sent = tonumber(ARGV[h + 2])
   local device = tonumber(ARGV[h + 5])
@@ -104,11 +117,14 @@ for j = 1, nsignals do
     redis.call('HINCRBY', meta, 'total:' .. ARGV[h], count)
   end
   redis.call('ZREMRANGEBYRANK', key, 0, -(window + 1))
+  redis.call('PEXPIRE', key, ttl)
 end
-for k = 2, #KEYS do
-  redis.call('PEXPIRE', KEYS[k], ttl)
+if refresh then
+  for k = nsignals + 2, #KEYS do
+    redis.call('PEXPIRE', KEYS[k], ttl)
+  end
+  redis.call('PEXPIRE', meta, ttl)
 end
-redis.call('PEXPIRE', meta, ttl)
 return 1
 "#;
 
@@ -143,7 +159,7 @@ impl RedisStore {
     /// so the service starts even while Redis is still coming up.
     pub fn connect_lazily(url: &str, limits: StoreLimits) -> Result<Self, RedisError> {
         let client = redis::Client::open(url)?;
-        let manager = Self::manager(&client, limits.timeout)?;
+        let manager = Self::manager(&client)?;
         Ok(Self {
             client,
             connection: Arc::new(Mutex::new(Connection { manager, generation: 0 })),
@@ -154,10 +170,12 @@ impl RedisStore {
     }
 
     /// A connection manager that connects on first use.
-    fn manager(client: &redis::Client, timeout: Duration) -> Result<ConnectionManager, RedisError> {
+    fn manager(client: &redis::Client) -> Result<ConnectionManager, RedisError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(timeout))
+            // `with_deadline` bounds every call: a second timer per call here
+            // would only cost a registration in the timer wheel.
+            .set_response_timeout(None)
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
@@ -214,7 +232,7 @@ impl RedisStore {
         if connection.generation != generation {
             return;
         }
-        match Self::manager(&self.client, self.limits.timeout) {
+        match Self::manager(&self.client) {
             Ok(manager) => {
                 *connection = Connection { manager, generation: generation + 1 };
                 tracing::warn!(generation, "a Redis call timed out: replacing its connection");
@@ -264,11 +282,13 @@ impl Store for RedisStore {
         for signal in signals.iter().copied().chain(others) {
             invocation.key(Self::signal_key(vehicle, signal));
         }
+        let slack = self.limits.expiry_slack();
         invocation
             .arg(self.limits.window)
-            .arg(u64::try_from(self.limits.retention.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg(u64::try_from((self.limits.retention + slack).as_millis()).unwrap_or(u64::MAX))
             .arg(received_at.as_micros())
-            .arg(written);
+            .arg(written)
+            .arg(u64::try_from(slack.as_micros()).unwrap_or(u64::MAX));
         // Per signal: its server-stamped readings, newest first, of which only
         // the newest `window` are sent; and its device-stamped ones in order.
         let groups: Vec<(Vec<&Reading>, Vec<&Reading>)> = signals
@@ -308,8 +328,13 @@ impl Store for RedisStore {
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError> {
+        // The meta fields this read needs (not HGETALL: every value in a reply
+        // costs a parse), then each signal's window, newest first.
         let mut pipe = redis::pipe();
-        pipe.atomic().hgetall(Self::meta_key(vehicle));
+        let meta = pipe.atomic().cmd("HMGET").arg(Self::meta_key(vehicle)).arg("last_seen");
+        for signal in signals {
+            meta.arg(format!("total:{signal}"));
+        }
         let last = isize::try_from(self.limits.window).unwrap_or(isize::MAX) - 1;
         for signal in signals {
             pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
@@ -321,15 +346,13 @@ impl Store for RedisStore {
         }
         let windows: Vec<Vec<String>> =
             replies.split_off(1).into_iter().map(decode).collect::<Result<_, _>>()?;
-        let meta: HashMap<String, String> = decode(replies.remove(0))?;
-
-        let Some(last_seen) =
-            meta.get("last_seen").and_then(|v| v.parse().ok()).and_then(Timestamp::from_micros)
+        let meta: Vec<Option<i64>> = decode(replies.remove(0))?;
+        let Some(last_seen) = meta.first().copied().flatten().and_then(Timestamp::from_micros)
         else {
             return Ok(None);
         };
         let mut out = BTreeMap::new();
-        for (signal, members) in signals.iter().zip(windows) {
+        for ((signal, members), total) in signals.iter().zip(windows).zip(&meta[1..]) {
             if members.is_empty() {
                 continue;
             }
@@ -340,10 +363,7 @@ impl Store for RedisStore {
                         .ok_or_else(|| StoreError::Internal(format!("malformed sample {m:?}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let total = meta
-                .get(&format!("total:{signal}"))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(samples.len() as u64);
+            let total = total.and_then(|t| u64::try_from(t).ok()).unwrap_or(samples.len() as u64);
             out.insert(signal.clone(), SignalHistory { samples, total });
         }
         Ok(Some(VehicleHistory { last_seen, signals: out }))
