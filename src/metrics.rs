@@ -46,7 +46,11 @@ const DESCRIPTIONS: [(&str, Unit, &str); 11] = [
         Unit::Count,
         "Write requests refused, by problem type; a refused request stores none of its readings.",
     ),
-    (STORE_DURATION, Unit::Seconds, "Time the store took, by operation."),
+    (
+        STORE_DURATION,
+        Unit::Seconds,
+        "Time Redis took, by operation (not kept for the embedded store).",
+    ),
     (STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind."),
     (VEHICLES, Unit::Count, "Vehicles the store holds (heard from within the retention period)."),
 ];

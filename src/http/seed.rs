@@ -4,8 +4,9 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -13,7 +14,7 @@ use super::body::{JsonBody, OptionalJsonBody};
 use super::openapi::{BodyErrors, ReadErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
 use super::problem::{ApiError, Problem};
 use super::{vehicle, wire};
-use crate::domain::Aggregate;
+use crate::domain::{Aggregate, SignalName};
 
 /// The name of `RecordBody`'s schema, which `openapi` completes from the catalog.
 pub(super) const RECORD_BODY: &str = "RecordBody";
@@ -121,7 +122,7 @@ pub async fn collect_get(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     collect(&state, query.as_deref(), body.as_ref()).await
 }
 
@@ -144,7 +145,7 @@ pub async fn collect_post(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     collect(&state, query.as_deref(), body.as_ref()).await
 }
 
@@ -153,18 +154,99 @@ async fn collect(
     state: &AppState,
     query: Option<&str>,
     body: Option<&Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let vehicle = vehicle::for_collect(query, body)?;
     let history = state.history(&vehicle, state.catalog.names()).await?;
 
-    let mut answer = Map::new();
-    answer.insert("current_engine_temperature".into(), Value::Null);
-    answer.insert("average_engine_temperature".into(), Value::Null);
+    let mut answer = Vec::with_capacity(2 * state.seed_keys.len() + 2);
     for (signal, history) in history.iter().flat_map(|h| &h.signals) {
-        if let Some(aggregate) = Aggregate::of(&history.samples) {
-            answer.insert(format!("current_{signal}"), json!(aggregate.current));
-            answer.insert(format!("average_{signal}"), json!(aggregate.average));
+        if let (Some(aggregate), Some(keys)) =
+            (Aggregate::of(&history.samples), state.seed_keys.get(signal))
+        {
+            answer.push((keys.current.as_str(), Some(aggregate.current)));
+            answer.push((keys.average.as_str(), Some(aggregate.average)));
         }
     }
-    Ok(Json(Value::Object(answer)))
+    if !answer.iter().any(|(key, _)| *key == "current_engine_temperature") {
+        answer.push(("current_engine_temperature", None));
+        answer.push(("average_engine_temperature", None));
+    }
+    // In the order of a JSON object sorted by key, as the seed's answers were.
+    answer.sort_unstable_by_key(|(key, _)| *key);
+    Ok(Json(CollectAnswer(answer)).into_response())
+}
+
+/// `/collect`'s answer, written straight from the aggregates (keys made once,
+/// see `SeedKeys`) rather than through a map of freshly formatted keys. `None`
+/// is `null`: engine temperature is always in the answer, `null` until the
+/// vehicle sends one.
+struct CollectAnswer<'a>(Vec<(&'a str, Option<f64>)>);
+
+impl Serialize for CollectAnswer<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key, value)))
+    }
+}
+
+/// The keys of `/collect`'s answer for each signal of the catalog:
+/// `current_<signal>` and `average_<signal>`.
+pub struct SeedKeys(Vec<(SignalName, CollectKeys)>);
+
+pub struct CollectKeys {
+    current: String,
+    average: String,
+}
+
+impl SeedKeys {
+    pub fn new(signals: &[SignalName]) -> Self {
+        Self(
+            signals
+                .iter()
+                .map(|signal| {
+                    let keys = CollectKeys {
+                        current: format!("current_{signal}"),
+                        average: format!("average_{signal}"),
+                    };
+                    (signal.clone(), keys)
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, signal: &SignalName) -> Option<&CollectKeys> {
+        self.0.iter().find(|(name, _)| name == signal).map(|(_, keys)| keys)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The seed's answers came from a JSON object sorted by key; apps may
+    /// compare them as text.
+    #[test]
+    fn a_collect_answer_is_written_as_the_seeds_was() {
+        let answer = CollectAnswer(vec![
+            ("average_engine_rpm", Some(850.5)),
+            ("average_engine_temperature", None),
+            ("current_engine_rpm", Some(900.0)),
+            ("current_engine_temperature", None),
+        ]);
+        let expected = json!({
+            "current_engine_temperature": null,
+            "average_engine_temperature": null,
+            "current_engine_rpm": 900.0,
+            "average_engine_rpm": 850.5,
+        });
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
 }

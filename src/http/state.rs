@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::limit::VehicleLimiter;
 use super::problem::ApiError;
+use super::seed::SeedKeys;
 use super::wire;
 use crate::config::ServeSettings;
 use crate::domain::{Catalog, Clock, Reading, SignalName, VehicleId};
@@ -40,6 +41,8 @@ pub struct AppStateInner {
     pub in_flight: InFlight,
     pub max_in_flight: usize,
     pub limiter: Option<Arc<VehicleLimiter>>,
+    /// `/collect`'s keys for each signal of the catalog.
+    pub(super) seed_keys: SeedKeys,
     /// When the vehicle count was last taken; held while one is being taken.
     vehicles_counted_at: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -56,6 +59,7 @@ impl AppState {
     }
 
     pub fn from_settings(store: DynStore, catalog: Catalog, settings: &ServeSettings) -> Self {
+        let seed_keys = SeedKeys::new(catalog.names());
         Self(Arc::new(AppStateInner {
             store,
             catalog: Arc::new(catalog),
@@ -65,6 +69,7 @@ impl AppState {
             in_flight: InFlight::default(),
             max_in_flight: settings.max_in_flight as usize,
             limiter: VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst),
+            seed_keys,
             vehicles_counted_at: tokio::sync::Mutex::new(None),
         }))
     }
@@ -116,14 +121,18 @@ impl AppState {
         *counted_at = Some(Instant::now());
     }
 
-    /// Measures a store operation. Each store bounds its own calls by
-    /// `StoreLimits::timeout` (the Redis store must: it replaces a connection
-    /// that missed its deadline), so there is no second timer here.
+    /// Measures a call to a remote store (see `Store::is_remote`). Each store
+    /// bounds its own calls by `StoreLimits::timeout` (the Redis store must:
+    /// it replaces a connection that missed its deadline), so there is no
+    /// second timer here.
     async fn observe<T>(
         &self,
         operation: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        if !self.store.is_remote() {
+            return call.await;
+        }
         let started = Instant::now();
         let outcome = call.await;
         let error = outcome.as_ref().err().map(|err| match err {

@@ -69,16 +69,10 @@ fn identified(vehicle: VehicleId) -> VehicleId {
 pub fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, ApiError> {
     let from_body = wire::parse_collect(body)?;
     let mut from_query = None;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|err| {
-            ApiError::invalid(vec![FieldError::parameter(
-                "query",
-                format!("the query string is malformed: {err}"),
-            )])
-        })?;
     // Other parameters are ignored, as the seed's server ignored them all: apps
-    // add cache busters such as `?_=1700000000`.
-    for (key, value) in pairs {
+    // add cache busters such as `?_=1700000000`. Decoded in place: only a
+    // `vehicle_id` whose value is percent-encoded costs a copy.
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if key == "vehicle_id" {
             from_query = Some(wire::parse_vehicle_param(&value)?);
         }

@@ -86,7 +86,11 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let capacity = self.shared.limits.window;
         let mut vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
-        let entry = vehicles.entry(vehicle.clone()).or_default();
+        // Look up before inserting: `entry` would copy the id on every write.
+        let entry = match vehicles.get_mut(vehicle) {
+            Some(entry) => entry,
+            None => vehicles.entry(vehicle.clone()).or_default(),
+        };
         entry.last_seen = entry.last_seen.max(Some(received_at));
         // Each signal's floor as the batch found it (see `Window::floor`).
         let mut floors: Vec<(&SignalName, Option<Timestamp>)> = Vec::new();
@@ -150,5 +154,9 @@ impl Store for MemoryStore {
 
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn is_remote(&self) -> bool {
+        false
     }
 }

@@ -112,6 +112,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs and `/readyz`.
     fn kind(&self) -> &'static str;
+
+    /// Whether calls leave this process, and so are worth timing and counting
+    /// in the store metrics. An embedded store's call is a few map operations
+    /// under a lock: timing it would add a fifth to its cost and tell nothing.
+    fn is_remote(&self) -> bool;
 }
 
 pub type DynStore = Arc<dyn Store>;
