@@ -191,7 +191,7 @@ fn parse_reading_object(
     let errors_before = errors.len();
     let at = match object.get("timestamp") {
         None => None,
-        Some(value) => parse_timestamp(value, &pointer_to(prefix, "timestamp"), now, errors),
+        Some(value) => parse_timestamp(value, prefix, now, errors),
     };
     let mut values: Vec<(&SignalSpec, f64)> = Vec::with_capacity(object.len());
     for (key, value) in object {
@@ -201,15 +201,18 @@ fn parse_reading_object(
         if key == "timestamp" || (allow_vehicle_id && key == "vehicle_id") {
             continue;
         }
-        let pointer = pointer_to(prefix, key);
+        // Made only for an error: most readings have none.
+        let pointer = || pointer_to(prefix, key);
         let Some(spec) = ctx.catalog.get(key) else {
-            errors
-                .push(FieldError::new(pointer, unknown_field(key, allow_vehicle_id, ctx.catalog)));
+            errors.push(FieldError::new(
+                pointer(),
+                unknown_field(key, allow_vehicle_id, ctx.catalog),
+            ));
             continue;
         };
         if values.iter().any(|(seen, _)| seen.name == spec.name) {
             errors.push(FieldError::new(
-                pointer,
+                pointer(),
                 format!("{} is given twice (by name and by VSS path)", spec.name),
             ));
             continue;
@@ -217,7 +220,7 @@ fn parse_reading_object(
         match value.as_f64() {
             Some(number) if spec.contains(number) => values.push((spec, number)),
             Some(number) => errors.push(FieldError::new(
-                pointer,
+                pointer(),
                 format!(
                     "{} is outside the plausible range for {}: {} to {} {}",
                     short(number),
@@ -228,7 +231,7 @@ fn parse_reading_object(
                 ),
             )),
             None => errors.push(FieldError::new(
-                pointer,
+                pointer(),
                 format!(
                     "must be a number ({}, from {} to {}), not {}",
                     spec.unit,
@@ -256,12 +259,14 @@ fn parse_reading_object(
         .collect()
 }
 
+/// The timestamp of the reading object at `prefix`.
 fn parse_timestamp(
     value: &Value,
-    pointer: &str,
+    prefix: &str,
     now: Timestamp,
     errors: &mut Vec<FieldError>,
 ) -> Option<Timestamp> {
+    let pointer = || pointer_to(prefix, "timestamp");
     let millis = match value {
         Value::Number(number) => integer_millis(number),
         _ => None,
@@ -280,7 +285,7 @@ fn parse_timestamp(
     match at {
         Some(at) if at > now.plus_micros(MAX_FUTURE_MICROS) => {
             errors.push(FieldError::new(
-                pointer,
+                pointer(),
                 format!(
                     "{} is more than 5 minutes ahead of the server's clock ({}){hint}; check the device's clock",
                     at.to_rfc3339(),
@@ -293,14 +298,14 @@ fn parse_timestamp(
             // A device clock that booted at 1970, or seconds sent as milliseconds:
             // either way the reading would land decades in the past.
             errors.push(FieldError::new(
-                pointer,
+                pointer(),
                 format!("{} is before 2000-01-01{hint}; check the device's clock", at.to_rfc3339()),
             ));
             None
         }
         Some(at) => Some(at),
         None => {
-            errors.push(FieldError::new(pointer, unusable_timestamp(value, millis, now, hint)));
+            errors.push(FieldError::new(pointer(), unusable_timestamp(value, millis, now, hint)));
             None
         }
     }
