@@ -6,7 +6,7 @@ use tributary::startup::Application;
 /// mimalloc rather than glibc's malloc: tokio moves tasks between worker
 /// threads, so memory allocated on one thread is often freed on another, and
 /// glibc then takes the other thread's arena lock. Under load those locks were
-/// the most frequent cause of futex calls in the profile (see `bench/README.md`).
+/// the most frequent cause of futex calls in the profile (see `docs/performance.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

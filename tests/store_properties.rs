@@ -10,7 +10,9 @@ use common::{Backend, RedisServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::runtime::Runtime;
-use tributary::domain::{Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId};
+use tributary::domain::{
+    Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId,
+};
 use tributary::store::{DynStore, MemoryStore, RedisStore, StoreLimits};
 
 /// A device timestamp in the past (2025-06-01T12:00:00Z), in microseconds.
@@ -156,6 +158,15 @@ fn check(
             store.record(vehicle, &batch, received_at).await.unwrap();
         }
         let first = store.history(vehicle, &names).await.unwrap();
+        // What `/collect` reads: the aggregates of those same windows, bit for bit.
+        let mut aggregates = store.aggregates(vehicle, &names).await.unwrap();
+        aggregates.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected: Vec<_> = first
+            .iter()
+            .flat_map(|history| &history.signals)
+            .map(|(signal, history)| (signal.clone(), Aggregate::of(&history.samples).unwrap()))
+            .collect();
+        assert_eq!(aggregates, expected);
         // Resending everything, in the same batches, must change nothing.
         for batch in batches(&case.writes) {
             store.record(vehicle, &batch, received_at).await.unwrap();

@@ -29,15 +29,23 @@ pub struct Aggregate {
 impl Aggregate {
     /// Aggregates samples given newest first; `None` for an empty window.
     pub fn of(newest_first: &[Sample]) -> Option<Self> {
-        let newest = newest_first.first()?;
-        let values = newest_first.iter().map(|s| s.value);
+        Self::of_iter(newest_first.iter().copied())
+    }
+
+    /// The same, over samples given newest first by an iterator (walked once
+    /// per figure, as `of` walks its slice), so the figures are the same to
+    /// the last bit.
+    pub fn of_iter(newest_first: impl Iterator<Item = Sample> + Clone) -> Option<Self> {
+        let newest = newest_first.clone().next()?;
+        let values = newest_first.map(|s| s.value);
         let sum: f64 = values.clone().sum();
+        let count = values.clone().count();
         Some(Self {
             current: newest.value,
-            average: sum / newest_first.len() as f64,
+            average: sum / count as f64,
             min: values.clone().fold(f64::INFINITY, f64::min),
             max: values.fold(f64::NEG_INFINITY, f64::max),
-            count: newest_first.len(),
+            count,
             updated_at: newest.at,
         })
     }
@@ -98,6 +106,11 @@ impl Window {
 
     pub fn newest_first(&self) -> Vec<Sample> {
         self.samples.iter().rev().map(|(&at, &value)| Sample { at, value }).collect()
+    }
+
+    /// `Aggregate::of(&self.newest_first())`, without copying the samples out.
+    pub fn aggregate(&self) -> Option<Aggregate> {
+        Aggregate::of_iter(self.samples.iter().rev().map(|(&at, &value)| Sample { at, value }))
     }
 }
 

@@ -14,7 +14,7 @@ use super::body::{JsonBody, OptionalJsonBody};
 use super::openapi::{BodyErrors, ReadErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
 use super::problem::{ApiError, Problem};
 use super::{vehicle, wire};
-use crate::domain::{Aggregate, SignalName};
+use crate::domain::SignalName;
 
 /// The name of `RecordBody`'s schema, which `openapi` completes from the catalog.
 pub(super) const RECORD_BODY: &str = "RecordBody";
@@ -156,13 +156,11 @@ async fn collect(
     body: Option<&Value>,
 ) -> Result<Response, ApiError> {
     let vehicle = vehicle::for_collect(query, body)?;
-    let history = state.history(&vehicle, state.catalog.names()).await?;
+    let aggregates = state.aggregates(&vehicle, state.catalog.names()).await?;
 
     let mut answer = Vec::with_capacity(2 * state.seed_keys.len() + 2);
-    for (signal, history) in history.iter().flat_map(|h| &h.signals) {
-        if let (Some(aggregate), Some(keys)) =
-            (Aggregate::of(&history.samples), state.seed_keys.get(signal))
-        {
+    for (signal, aggregate) in &aggregates {
+        if let Some(keys) = state.seed_keys.get(signal) {
             answer.push((keys.current.as_str(), Some(aggregate.current)));
             answer.push((keys.average.as_str(), Some(aggregate.average)));
         }

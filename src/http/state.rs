@@ -12,7 +12,7 @@ use super::problem::ApiError;
 use super::seed::SeedKeys;
 use super::wire;
 use crate::config::ServeSettings;
-use crate::domain::{Catalog, Clock, Reading, SignalName, VehicleId};
+use crate::domain::{Aggregate, Catalog, Clock, Reading, SignalName, VehicleId};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, StoreError, VehicleHistory};
 
@@ -95,6 +95,14 @@ impl AppState {
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError> {
         self.observe("history", self.store.history(vehicle, signals)).await
+    }
+
+    pub async fn aggregates(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Vec<(SignalName, Aggregate)>, StoreError> {
+        self.observe("history", self.store.aggregates(vehicle, signals)).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

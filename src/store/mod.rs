@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{Reading, Sample, SignalName, Timestamp, VehicleId};
+use crate::domain::{Aggregate, Reading, Sample, SignalName, Timestamp, VehicleId};
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
@@ -102,6 +102,23 @@ pub trait Store: Send + Sync + 'static {
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError>;
+
+    /// The aggregates of each of `signals` with samples (what `/collect`
+    /// answers): the same as `Aggregate::of` over `history`'s windows, which is
+    /// what this does unless a store can compute them without copying the
+    /// windows out. In any order; empty if the vehicle is unknown.
+    async fn aggregates(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Vec<(SignalName, Aggregate)>, StoreError> {
+        let history = self.history(vehicle, signals).await?;
+        Ok(history
+            .into_iter()
+            .flat_map(|history| history.signals)
+            .filter_map(|(signal, history)| Some((signal, Aggregate::of(&history.samples)?)))
+            .collect())
+    }
 
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
