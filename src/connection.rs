@@ -7,13 +7,17 @@
 //! `bench/run`. Here each connection has one deadline, an atomic number that a
 //! request moves with two stores, and one timer that wakes only when the
 //! deadline it was set for may have passed: once per `TRIBUTARY_CLIENT_TIMEOUT`
-//! on a busy connection, instead of once per request.
+//! on a busy connection, instead of once per request. A request costs an
+//! atomic store when its headers arrive, and a clock read and an atomic store
+//! when its answer is ready.
 //!
-//! The deadline runs while the connection waits for a request's headers: from
-//! when the connection opens, and from the end of each answer (so it is also
-//! the idle time allowed to a keep-alive connection). It is total, not per
-//! byte: a client trickling its headers is cut off all the same. While a
-//! request is being served it does not run; its body has its own deadline (see
+//! The deadline runs from when the connection opens, and from when each
+//! answer is ready to be written: it covers writing the answer (a client that
+//! does not read its answer is cut off too, where hyper alone would wait for
+//! ever), then the wait for the next request's headers (so it is also the idle
+//! time allowed to a keep-alive connection). It is total, not per byte: a
+//! client trickling its headers is cut off all the same. While a request is
+//! being handled it does not run; its body has its own deadline (see
 //! `http::body`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,10 +49,10 @@ impl HeaderDeadline {
         self.deadline.store(SERVING, Ordering::Relaxed);
     }
 
-    /// A request has been answered: the next one's headers are due within the
-    /// timeout.
+    /// A request's answer is ready: it must be written, and the next request's
+    /// headers received, within the timeout.
     pub fn request_finished(&self) {
-        let due = micros(self.opened.elapsed() + self.timeout);
+        let due = micros(self.opened.elapsed().saturating_add(self.timeout));
         self.deadline.store(due, Ordering::Relaxed);
     }
 
@@ -57,9 +61,9 @@ impl HeaderDeadline {
         loop {
             let wake_at = match self.deadline.load(Ordering::Relaxed) {
                 // A request's answer will set a deadline no sooner than this.
-                SERVING => Instant::now() + self.timeout,
+                SERVING => later(Instant::now(), self.timeout),
                 due => {
-                    let due = self.opened + Duration::from_micros(due);
+                    let due = later(self.opened, Duration::from_micros(due));
                     if Instant::now() >= due {
                         return;
                     }
@@ -69,6 +73,11 @@ impl HeaderDeadline {
             tokio::time::sleep_until(wake_at).await;
         }
     }
+}
+
+/// `from + by`, or a year on for a timeout too large to add.
+fn later(from: Instant, by: Duration) -> Instant {
+    from.checked_add(by).unwrap_or_else(|| from + Duration::from_secs(365 * 24 * 3600))
 }
 
 fn micros(duration: Duration) -> u64 {

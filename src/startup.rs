@@ -158,10 +158,15 @@ impl Application {
             open.increment(1.0);
             tokio::spawn(async move {
                 tokio::select! {
+                    // The connection first: headers that arrived before the
+                    // deadline are read (and stop it) even if this task only
+                    // runs after it.
+                    biased;
                     ended = connection => if let Err(err) = ended {
                         tracing::debug!(error = %err, "connection ended with an error");
                     },
-                    // Dropping the connection closes it; no request is being served.
+                    // Dropping the connection closes it: it was waiting for a
+                    // request's headers, or for its client to read an answer.
                     () = headers_due.expired() => tracing::debug!("headers not received in time: connection closed"),
                 }
                 open.decrement(1.0);

@@ -729,6 +729,14 @@ fn ttl(app: &mut TestApp, key: &str) -> i64 {
         .unwrap_or_else(|| panic!("TTL {key} answered {reply:?}"))
 }
 
+fn pttl(app: &mut TestApp, key: &str) -> i64 {
+    let reply = app.redis().command(&["PTTL", key]);
+    reply
+        .strip_prefix(':')
+        .and_then(|r| r.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("PTTL {key} answered {reply:?}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_every_key_of_a_vehicle_expires_within_the_retention_period() {
     let mut app = spawn_app_with(Backend::Redis, |s| {
@@ -758,22 +766,32 @@ async fn on_redis_any_reading_keeps_all_of_the_vehicles_signals_alive() {
         s.retention = Duration::from_secs(3600);
     })
     .await;
-    accept(&app, "car-1", &json!({"engine_rpm": 800})).await;
-    // Age the rpm window as if it had been written long ago, then send only speed.
-    let rpm = "tributary:{car-1}:signal:engine_rpm";
-    assert_eq!(app.redis().command(&["EXPIRE", rpm, "5"]), ":1\r\n");
-    // Within a minute of the last refresh of every key, a write refreshes only
-    // the keys it writes: the others still outlive the retention period.
-    accept(&app, "car-1", &json!({"vehicle_speed": 10})).await;
-    let ttl_after = ttl(&mut app, rpm);
-    assert!(ttl_after <= 5, "the rpm window's expiry was refreshed: TTL {ttl_after}");
-    // Once the last refresh is older than that, any write refreshes them all.
     let meta = "tributary:{car-1}:meta";
-    assert_eq!(app.redis().command(&["HSET", meta, "expiry_from", "0"]), ":0\r\n");
+    let rpm = "tributary:{car-1}:signal:engine_rpm";
+    let speed = "tributary:{car-1}:signal:vehicle_speed";
+    accept(&app, "car-1", &json!({"engine_rpm": 800})).await;
+    // Age the keys as if they were refreshed 30 s ago (the slack is a minute),
+    // then send another signal: every key still outlives the retention period,
+    // and all of them expire together, with the meta hash (a window left
+    // behind would bring old samples back into a vehicle that was forgotten).
+    for key in [meta, rpm] {
+        assert_eq!(app.redis().command(&["PEXPIRE", key, "3630000"]), ":1\r\n");
+    }
+    accept(&app, "car-1", &json!({"vehicle_speed": 10})).await;
+    let ttls = [pttl(&mut app, meta), pttl(&mut app, rpm), pttl(&mut app, speed)];
+    assert!(ttls.iter().all(|&ttl| 3_600_000 < ttl && ttl <= 3_630_000), "{ttls:?}");
+    assert!(ttls.iter().all(|ttl| (ttls[0] - ttl).abs() < 1000), "{ttls:?}");
+
+    // Age every key as if the vehicle's last refresh were long ago: then a
+    // reading of any one signal refreshes them all.
+    for key in [meta, rpm, speed] {
+        assert_eq!(app.redis().command(&["PEXPIRE", key, "5000"]), ":1\r\n");
+    }
     accept(&app, "car-1", &json!({"vehicle_speed": 11})).await;
-    let ttl_after = ttl(&mut app, rpm);
-    assert!(ttl_after > 3600, "the rpm window's expiry was not refreshed: TTL {ttl_after}");
-    assert!(ttl(&mut app, meta) > 3600);
+    for key in [meta, rpm, speed] {
+        let ttl = pttl(&mut app, key);
+        assert!(ttl > 3_600_000, "{key}'s expiry was not refreshed: PTTL {ttl}");
+    }
 }
 
 async fn a_vehicle_silent_for_the_retention_period_is_forgotten(backend: Backend) {

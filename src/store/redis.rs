@@ -6,8 +6,9 @@
 //!   microseconds, member = `<timestamp>:<value>`; trimmed to the window.
 //! - `tributary:{<vehicle>}:meta`: a hash with `last_seen` and `total:<signal>`.
 //!
-//! Every key gets the retention period as its TTL on every write, so a silent
-//! vehicle expires by itself. A record is one Lua script call (atomic: appends,
+//! Every key of a vehicle expires at the same moment, the retention period
+//! (plus at most `StoreLimits::expiry_slack`) after its last write, so a silent
+//! vehicle expires by itself, all at once (see the script). A record is one Lua script call (atomic: appends,
 //! de-duplicates, trims and counts in one step, so concurrent writers can never
 //! leave more than the window or lose a reading); a read is one `MULTI` pipeline.
 //!
@@ -35,35 +36,34 @@ const RECORD_SCRIPT: &str = r#"
 -- KEYS[1] = meta hash, then one sorted set per signal: first the W signals this
 -- batch writes, then every other signal the vehicle may have, so that retention
 -- is per vehicle (any reading keeps all its signals) with every key declared.
--- ARGV: window, ttl_milliseconds, received_at, W, refresh_after (microseconds);
--- then per written signal (same order as KEYS[2..W+1]) its name, how many
--- server-stamped readings it has, how many of those are sent (the newest
--- `window`), the lowest and highest server stamp, and how many device-stamped
--- readings it has; then per written signal its sent server-stamped readings and
--- then its device-stamped ones (in the batch's order), each as a score and a
--- member `<timestamp>:<value>`.
+-- ARGV: window, ttl and slack (milliseconds), received_at, W; then per written
+-- signal (same order as KEYS[2..W+1]) its name, how many server-stamped
+-- readings it has, how many of those are sent (the newest `window`), the
+-- lowest and highest server stamp, and how many device-stamped readings it
+-- has; then per written signal its sent server-stamped readings and then its
+-- device-stamped ones (in the batch's order), each as a score and a member
+-- `<timestamp>:<value>`.
 --
 -- Redis' time is what this costs, so calls are few: a signal's server-stamped
--- readings go in one ZADD, and each signal's count in one HINCRBY. The keys
--- this batch writes get their expiry on every write (a new key has none); the
--- vehicle's other keys only when the last refresh, noted in the meta hash as
--- `expiry_from`, is `refresh_after` old. The TTL is the retention plus that
--- slack, so every key outlives the vehicle's last reading by the retention
--- period, and by at most the slack more.
+-- readings go in one ZADD, and each signal's count in one HINCRBY.
+--
+-- Expiry: every key of a vehicle expires at the meta hash's deadline, so a
+-- vehicle is forgotten all at once. The TTL is the retention plus a slack;
+-- when less than the retention is left on the meta hash (or it has none), every
+-- key gets the whole TTL again, else only the keys written get the meta's
+-- remaining time (a new key has none). So each key outlives the vehicle's last
+-- reading by the retention period, and by at most the slack more, on Redis'
+-- clock alone.
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-local received_at = tonumber(ARGV[3])
-local nsignals = tonumber(ARGV[4])
+local received_at = tonumber(ARGV[4])
+local nsignals = tonumber(ARGV[5])
 local meta = KEYS[1]
-local seen = redis.call('HMGET', meta, 'last_seen', 'expiry_from')
-local newer = received_at > tonumber(seen[1] or '0')
-local refresh = math.abs(received_at - tonumber(seen[2] or '0')) >= tonumber(ARGV[5])
-if refresh and newer then
-  redis.call('HSET', meta, 'last_seen', ARGV[3], 'expiry_from', ARGV[3])
-elseif refresh then
-  redis.call('HSET', meta, 'expiry_from', ARGV[3])
-elseif newer then
-  redis.call('HSET', meta, 'last_seen', ARGV[3])
+local left = redis.call('PTTL', meta)
+local refresh = left < ttl - tonumber(ARGV[3])
+local expiry = refresh and ttl or left
+if received_at > tonumber(redis.call('HGET', meta, 'last_seen') or '0') then
+  redis.call('HSET', meta, 'last_seen', ARGV[4])
 end
 local at = 6 + 6 * nsignals
 for j = 1, nsignals do
@@ -117,7 +117,7 @@ for j = 1, nsignals do
     redis.call('HINCRBY', meta, 'total:' .. ARGV[h], count)
   end
   redis.call('ZREMRANGEBYRANK', key, 0, -(window + 1))
-  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', key, expiry)
 end
 if refresh then
   for k = nsignals + 2, #KEYS do
@@ -182,9 +182,10 @@ impl RedisStore {
         ConnectionManager::new_lazy_with_config(client.clone(), config)
     }
 
-    /// Makes retention per vehicle: every write refreshes the expiry of all of
-    /// these signals' keys, not only of those it writes to. Without it, a signal
-    /// a car stopped sending expires while the car is still active.
+    /// Makes retention per vehicle: a write keeps all of these signals' keys
+    /// alive (they expire with the vehicle's meta hash), not only those it
+    /// writes to. Without it, a signal a car stopped sending expires while the
+    /// car is still active.
     pub fn with_signals(mut self, signals: &[SignalName]) -> Self {
         self.signals = signals.to_vec();
         self
@@ -283,12 +284,13 @@ impl Store for RedisStore {
             invocation.key(Self::signal_key(vehicle, signal));
         }
         let slack = self.limits.expiry_slack();
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         invocation
             .arg(self.limits.window)
-            .arg(u64::try_from((self.limits.retention + slack).as_millis()).unwrap_or(u64::MAX))
+            .arg(millis(self.limits.retention.saturating_add(slack)))
+            .arg(millis(slack))
             .arg(received_at.as_micros())
-            .arg(written)
-            .arg(u64::try_from(slack.as_micros()).unwrap_or(u64::MAX));
+            .arg(written);
         // Per signal: its server-stamped readings, newest first, of which only
         // the newest `window` are sent; and its device-stamped ones in order.
         let groups: Vec<(Vec<&Reading>, Vec<&Reading>)> = signals
@@ -346,7 +348,11 @@ impl Store for RedisStore {
         }
         let windows: Vec<Vec<String>> =
             replies.split_off(1).into_iter().map(decode).collect::<Result<_, _>>()?;
-        let meta: Vec<Option<i64>> = decode(replies.remove(0))?;
+        // Read leniently, as before: a value that is not a number counts as none.
+        let meta: Vec<Option<i64>> = decode::<Vec<Option<String>>>(replies.remove(0))?
+            .into_iter()
+            .map(|value| value.and_then(|v| v.parse().ok()))
+            .collect();
         let Some(last_seen) = meta.first().copied().flatten().and_then(Timestamp::from_micros)
         else {
             return Ok(None);
