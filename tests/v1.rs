@@ -721,20 +721,21 @@ fn keys(app: &mut TestApp) -> Vec<String> {
     keys
 }
 
-fn ttl(app: &mut TestApp, key: &str) -> i64 {
-    let reply = app.redis().command(&["TTL", key]);
+/// `key`'s time to live in seconds (`TTL`) or milliseconds (`PTTL`).
+fn expiry(app: &mut TestApp, command: &str, key: &str) -> i64 {
+    let reply = app.redis().command(&[command, key]);
     reply
         .strip_prefix(':')
         .and_then(|r| r.trim_end().parse().ok())
-        .unwrap_or_else(|| panic!("TTL {key} answered {reply:?}"))
+        .unwrap_or_else(|| panic!("{command} {key} answered {reply:?}"))
+}
+
+fn ttl(app: &mut TestApp, key: &str) -> i64 {
+    expiry(app, "TTL", key)
 }
 
 fn pttl(app: &mut TestApp, key: &str) -> i64 {
-    let reply = app.redis().command(&["PTTL", key]);
-    reply
-        .strip_prefix(':')
-        .and_then(|r| r.trim_end().parse().ok())
-        .unwrap_or_else(|| panic!("PTTL {key} answered {reply:?}"))
+    expiry(app, "PTTL", key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
