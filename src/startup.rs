@@ -101,11 +101,12 @@ impl Application {
         // HTTP/1.1 only: sensors and phones speak it, and hyper-util's automatic
         // HTTP/2 detection waits for a first byte with no timeout at all.
         let mut builder = http1::Builder::new();
+        // The header deadline is kept per connection (see `HeaderDeadline`):
+        // hyper's own would set up a timer for every request.
+        //
         // A client may fill a connection's read buffer before its header deadline:
         // 64 KiB (hyper's default is about 400 KiB) keeps MAX_CONNECTIONS of them
         // affordable. Longer headers get a 431.
-        // The header deadline is kept per connection (see `HeaderDeadline`):
-        // hyper's own would set up a timer for every request.
         builder.header_read_timeout(None).max_buf_size(64 * 1024);
         let graceful = GracefulShutdown::new();
         // As in mini-redis: a permit per open connection, taken before accepting,
@@ -133,18 +134,21 @@ impl Application {
             };
             let _ = stream.set_nodelay(true);
             let router = self.router.clone();
-            let draining = draining.clone();
-            let headers_due = Arc::new(HeaderDeadline::new(self.client_timeout));
-            let served = headers_due.clone();
+            // One handle per connection for its requests to clone: the shared
+            // `draining` flag is cloned here once, not on every request.
+            let served = Arc::new(Served {
+                headers_due: HeaderDeadline::new(self.client_timeout),
+                draining: draining.clone(),
+            });
+            let watched = served.clone();
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                served.request_started();
+                served.headers_due.request_started();
                 let answer = router.clone().call(request);
-                let draining = draining.clone();
                 let served = served.clone();
                 async move {
                     let mut response = answer.await?;
-                    served.request_finished();
-                    if draining.load(Ordering::Relaxed) {
+                    served.headers_due.request_finished();
+                    if served.draining.load(Ordering::Relaxed) {
                         // hyper closes the connection once this answer is written.
                         let close = HeaderValue::from_static("close");
                         response.headers_mut().insert(header::CONNECTION, close);
@@ -167,7 +171,7 @@ impl Application {
                     },
                     // Dropping the connection closes it: it was waiting for a
                     // request's headers, or for its client to read an answer.
-                    () = headers_due.expired() => tracing::debug!("headers not received in time: connection closed"),
+                    () = watched.headers_due.expired() => tracing::debug!("headers not received in time: connection closed"),
                 }
                 open.decrement(1.0);
                 drop(permit);
@@ -195,6 +199,14 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// What the requests of one connection share.
+struct Served {
+    headers_due: HeaderDeadline,
+    /// Set for every connection when shutdown begins: answers then close
+    /// their connection (see `run_until`).
+    draining: Arc<AtomicBool>,
 }
 
 /// The store the settings ask for.
