@@ -56,7 +56,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.in_flight().set(state.requests_in_flight() as f64);
+    state.metrics.in_flight().set(state.in_flight.count() as f64);
     state.refresh_vehicle_count().await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

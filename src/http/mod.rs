@@ -55,17 +55,14 @@ fn admit<'a>(state: &'a AppState, path: &str) -> Result<Option<InFlightGuard<'a>
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return Ok(None);
     }
-    let Some(in_flight) = state.in_flight.try_enter(state.max_in_flight) else {
+    let Some(in_flight) = state.in_flight.try_enter() else {
+        let limit = state.in_flight.limit();
         static SHEDDING: Throttle = Throttle::new();
         if let Some(suppressed) = SHEDDING.allow() {
-            tracing::warn!(
-                limit = state.max_in_flight,
-                suppressed,
-                "in-flight limit reached: shedding load"
-            );
+            tracing::warn!(limit, suppressed, "in-flight limit reached: shedding load");
         }
         state.metrics.shed();
-        return Err(ApiError::Overloaded { limit: state.max_in_flight });
+        return Err(ApiError::Overloaded { limit });
     };
     Ok(Some(in_flight))
 }

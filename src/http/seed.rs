@@ -158,7 +158,7 @@ async fn collect(
     let vehicle = vehicle::for_collect(query, body)?;
     let aggregates = state.aggregates(&vehicle, state.catalog.names()).await?;
 
-    let mut answer = Vec::with_capacity(2 * state.seed_keys.len() + 2);
+    let mut answer = Vec::with_capacity(2 * aggregates.len() + 2);
     for (signal, aggregate) in &aggregates {
         if let Some(keys) = state.seed_keys.get(signal) {
             answer.push((keys.current.as_str(), Some(aggregate.current)));
@@ -213,10 +213,6 @@ impl SeedKeys {
 
     fn get(&self, signal: &SignalName) -> Option<&CollectKeys> {
         self.0.iter().find(|(name, _)| name == signal).map(|(_, keys)| keys)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
     }
 }
 

@@ -3,9 +3,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::limit::VehicleLimiter;
 use super::problem::ApiError;
@@ -37,9 +36,8 @@ pub struct AppStateInner {
     pub metrics: Metrics,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
-    /// Requests in flight; past `max_in_flight`, requests are shed.
+    /// Requests in flight; past its limit, requests are shed.
     pub in_flight: InFlight,
-    pub max_in_flight: usize,
     pub limiter: Option<Arc<VehicleLimiter>>,
     /// `/collect`'s keys for each signal of the catalog.
     pub(super) seed_keys: SeedKeys,
@@ -66,8 +64,7 @@ impl AppState {
             clock: Arc::new(Clock::new()),
             metrics: Metrics::new(),
             body_timeout: settings.client_timeout,
-            in_flight: InFlight::default(),
-            max_in_flight: settings.max_in_flight as usize,
+            in_flight: InFlight::new(settings.max_in_flight as usize),
             limiter: VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst),
             seed_keys,
             vehicles_counted_at: tokio::sync::Mutex::new(None),
@@ -107,12 +104,6 @@ impl AppState {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.observe("ping", self.store.ping()).await
-    }
-
-    /// Requests in flight: the gauge is set from this count when metrics are
-    /// read rather than kept up to date on every request.
-    pub fn requests_in_flight(&self) -> usize {
-        self.in_flight.count.load(Ordering::Relaxed)
     }
 
     /// Updates the vehicles gauge, at most once per `VEHICLE_COUNT_INTERVAL`
@@ -156,18 +147,34 @@ impl AppState {
 /// semaphore: nothing ever waits for a place (a request past the limit is shed
 /// at once), and releasing a tokio semaphore permit takes a mutex, which showed
 /// as lock contention between the worker threads in the profile.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InFlight {
     count: AtomicUsize,
+    limit: usize,
 }
 
 impl InFlight {
-    /// Counts one more request in flight, unless `limit` are already.
-    pub fn try_enter(&self, limit: usize) -> Option<InFlightGuard<'_>> {
+    pub fn new(limit: usize) -> Self {
+        Self { count: AtomicUsize::new(0), limit }
+    }
+
+    /// Counts one more request in flight, unless the limit is reached.
+    pub fn try_enter(&self) -> Option<InFlightGuard<'_>> {
+        let limit = self.limit;
         self.count
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
             .ok()
             .map(|_| InFlightGuard(self))
+    }
+
+    /// Requests in flight now: the metrics gauge is set from this when metrics
+    /// are read, rather than kept up to date on every request.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 }
 
