@@ -105,12 +105,16 @@ impl Window {
     }
 
     pub fn newest_first(&self) -> Vec<Sample> {
-        self.samples.iter().rev().map(|(&at, &value)| Sample { at, value }).collect()
+        self.newest().collect()
     }
 
     /// `Aggregate::of(&self.newest_first())`, without copying the samples out.
     pub fn aggregate(&self) -> Option<Aggregate> {
-        Aggregate::of_iter(self.samples.iter().rev().map(|(&at, &value)| Sample { at, value }))
+        Aggregate::of_iter(self.newest())
+    }
+
+    fn newest(&self) -> impl Iterator<Item = Sample> + Clone {
+        self.samples.iter().rev().map(|(&at, &value)| Sample { at, value })
     }
 }
 
