@@ -19,24 +19,42 @@ use crate::domain::{
 #[derive(Debug, Default)]
 struct Entry {
     last_seen: Option<Timestamp>,
-    /// Each signal's window and total, in a list rather than a map: a vehicle
-    /// has a few signals, and a short list is one allocation, one cache line
-    /// to fetch for a fleet that does not fit in the cache, and searched faster
+    /// The vehicle's signals, in a list rather than a map: a vehicle has a few
+    /// signals, and a short list is one allocation, one place in memory to
+    /// fetch for a fleet that does not fit in the cache, and searched faster
     /// than a hash is computed.
-    signals: Vec<(SignalName, Window, u64)>,
+    signals: Vec<Signal>,
+}
+
+/// One signal of a vehicle.
+#[derive(Debug)]
+struct Signal {
+    name: SignalName,
+    window: Window,
+    /// Samples ever accepted.
+    total: u64,
+    /// The window's aggregate, computed whenever the window changes: `/collect`,
+    /// the call phones repeat without pause, then reads this and not the
+    /// window, which for a fleet is one more fetch from memory per signal.
+    aggregate: Option<Aggregate>,
 }
 
 impl Entry {
-    fn signal(&self, name: &SignalName) -> Option<&(SignalName, Window, u64)> {
-        self.signals.iter().find(|(signal, ..)| signal == name)
+    fn signal(&self, name: &SignalName) -> Option<&Signal> {
+        self.signals.iter().find(|signal| signal.name == *name)
     }
 
     /// The index of `name`'s window, made empty if the vehicle has none yet.
     fn signal_index(&mut self, name: &SignalName) -> usize {
-        match self.signals.iter().position(|(signal, ..)| signal == name) {
+        match self.signals.iter().position(|signal| signal.name == *name) {
             Some(index) => index,
             None => {
-                self.signals.push((name.clone(), Window::default(), 0));
+                self.signals.push(Signal {
+                    name: name.clone(),
+                    window: Window::default(),
+                    total: 0,
+                    aggregate: None,
+                });
                 self.signals.len() - 1
             }
         }
@@ -119,7 +137,7 @@ impl Store for MemoryStore {
         let mut floors: Vec<(usize, Option<Timestamp>)> = Vec::new();
         for reading in readings {
             let index = entry.signal_index(&reading.signal);
-            let (_, window, total) = &mut entry.signals[index];
+            let Signal { window, total, .. } = &mut entry.signals[index];
             let floor = match floors.iter().find(|(seen, _)| *seen == index) {
                 Some(&(_, floor)) => floor,
                 None => {
@@ -138,9 +156,12 @@ impl Store for MemoryStore {
                 Inserted::Replaced | Inserted::Superseded => {}
             }
         }
-        // Trim once per batch, after every insert, as the Redis script does.
-        for (_, window, _) in &mut entry.signals {
-            window.trim(capacity);
+        // Trim once per batch, after every insert, as the Redis script does;
+        // only the windows written to can have grown.
+        for &(index, _) in &floors {
+            let signal = &mut entry.signals[index];
+            signal.window.trim(capacity);
+            signal.aggregate = signal.window.aggregate();
         }
         Ok(())
     }
@@ -160,8 +181,9 @@ impl Store for MemoryStore {
         let signals = signals
             .iter()
             .filter_map(|name| {
-                let (_, window, total) = entry.signal(name)?;
-                let history = SignalHistory { samples: window.newest_first(), total: *total };
+                let signal = entry.signal(name)?;
+                let history =
+                    SignalHistory { samples: signal.window.newest_first(), total: signal.total };
                 (!history.samples.is_empty()).then(|| (name.clone(), history))
             })
             .collect::<BTreeMap<_, _>>();
@@ -179,7 +201,7 @@ impl Store for MemoryStore {
         };
         Ok(signals
             .iter()
-            .filter_map(|name| Some((name.clone(), entry.signal(name)?.1.aggregate()?)))
+            .filter_map(|name| Some((name.clone(), entry.signal(name)?.aggregate?)))
             .collect())
     }
 
