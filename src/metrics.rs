@@ -116,11 +116,7 @@ impl Metrics {
             vehicles: recorder.register_gauge(&fixed(VEHICLES), &METADATA),
             store_durations: STORE_OPERATIONS
                 .iter()
-                .map(|&operation| {
-                    let labels = vec![Label::from_static_parts("operation", operation)];
-                    let key = Key::from_parts(STORE_DURATION, labels);
-                    (operation, recorder.register_histogram(&key, &METADATA))
-                })
+                .map(|&operation| (operation, store_duration(&recorder, operation)))
                 .collect(),
             handle: recorder.handle(),
             http: RwLock::default(),
@@ -231,11 +227,7 @@ impl Metrics {
         let recorder = &self.inner.recorder;
         match self.inner.store_durations.iter().find(|(name, _)| *name == operation) {
             Some((_, histogram)) => histogram.record(elapsed.as_secs_f64()),
-            None => {
-                let labels = vec![Label::from_static_parts("operation", operation)];
-                let key = Key::from_parts(STORE_DURATION, labels);
-                recorder.register_histogram(&key, &METADATA).record(elapsed.as_secs_f64());
-            }
+            None => store_duration(recorder, operation).record(elapsed.as_secs_f64()),
         }
         if let Some(kind) = error {
             let labels = vec![
@@ -251,4 +243,10 @@ impl Metrics {
     pub fn set_vehicles(&self, count: u64) {
         self.inner.vehicles.set(count as f64);
     }
+}
+
+/// The histogram of one store operation's durations.
+fn store_duration(recorder: &PrometheusRecorder, operation: &'static str) -> Histogram {
+    let labels = vec![Label::from_static_parts("operation", operation)];
+    recorder.register_histogram(&Key::from_parts(STORE_DURATION, labels), &METADATA)
 }

@@ -6,7 +6,7 @@
 //! the retention period, so memory stays bounded by the active fleet.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use async_trait::async_trait;
 
@@ -16,9 +16,9 @@ use crate::domain::{
     Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId,
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entry {
-    last_seen: Option<Timestamp>,
+    last_seen: Timestamp,
     /// The vehicle's signals, in a list rather than a map: a vehicle has a few
     /// signals, and a short list is one allocation, one place in memory to
     /// fetch for a fleet that does not fit in the cache, and searched faster
@@ -67,6 +67,12 @@ struct Shared {
     vehicles: Mutex<HashMap<VehicleId, Entry>>,
 }
 
+impl Shared {
+    fn vehicles(&self) -> MutexGuard<'_, HashMap<VehicleId, Entry>> {
+        self.vehicles.lock().expect("memory store lock poisoned")
+    }
+}
+
 /// The in-memory store. Cheap to clone: clones share the same data.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
@@ -87,9 +93,9 @@ impl MemoryStore {
 
     /// Forgets every vehicle last seen before `cutoff`; returns how many.
     pub fn forget_silent_since(&self, cutoff: Timestamp) -> usize {
-        let mut vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
+        let mut vehicles = self.shared.vehicles();
         let before = vehicles.len();
-        vehicles.retain(|_, entry| entry.last_seen.is_some_and(|seen| seen >= cutoff));
+        vehicles.retain(|_, entry| entry.last_seen >= cutoff);
         before - vehicles.len()
     }
 }
@@ -126,13 +132,17 @@ impl Store for MemoryStore {
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
         let capacity = self.shared.limits.window;
-        let mut vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
+        let mut vehicles = self.shared.vehicles();
         // Look up before inserting: `entry` would copy the id on every write.
         let entry = match vehicles.get_mut(vehicle) {
-            Some(entry) => entry,
-            None => vehicles.entry(vehicle.clone()).or_default(),
+            Some(entry) => {
+                entry.last_seen = entry.last_seen.max(received_at);
+                entry
+            }
+            None => vehicles
+                .entry(vehicle.clone())
+                .or_insert(Entry { last_seen: received_at, signals: Vec::new() }),
         };
-        entry.last_seen = entry.last_seen.max(Some(received_at));
         // Each signal's floor as the batch found it (see `Window::floor`), by index.
         let mut floors: Vec<(usize, Option<Timestamp>)> = Vec::new();
         for reading in readings {
@@ -171,11 +181,8 @@ impl Store for MemoryStore {
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError> {
-        let vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
+        let vehicles = self.shared.vehicles();
         let Some(entry) = vehicles.get(vehicle) else {
-            return Ok(None);
-        };
-        let Some(last_seen) = entry.last_seen else {
             return Ok(None);
         };
         let signals = signals
@@ -187,7 +194,7 @@ impl Store for MemoryStore {
                 (!history.samples.is_empty()).then(|| (name.clone(), history))
             })
             .collect::<BTreeMap<_, _>>();
-        Ok(Some(VehicleHistory { last_seen, signals }))
+        Ok(Some(VehicleHistory { last_seen: entry.last_seen, signals }))
     }
 
     async fn aggregates(
@@ -195,8 +202,8 @@ impl Store for MemoryStore {
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Vec<(SignalName, Aggregate)>, StoreError> {
-        let vehicles = self.shared.vehicles.lock().expect("memory store lock poisoned");
-        let Some(entry) = vehicles.get(vehicle).filter(|entry| entry.last_seen.is_some()) else {
+        let vehicles = self.shared.vehicles();
+        let Some(entry) = vehicles.get(vehicle) else {
             return Ok(Vec::new());
         };
         Ok(signals
@@ -210,7 +217,7 @@ impl Store for MemoryStore {
     }
 
     async fn vehicle_count(&self) -> Result<u64, StoreError> {
-        Ok(self.shared.vehicles.lock().expect("memory store lock poisoned").len() as u64)
+        Ok(self.shared.vehicles().len() as u64)
     }
 
     fn kind(&self) -> &'static str {

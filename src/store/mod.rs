@@ -44,9 +44,7 @@ impl StoreLimits {
             timeout: Duration::from_secs(1),
         }
     }
-}
 
-impl StoreLimits {
     /// How late past the retention period a silent vehicle may still be
     /// forgotten: the memory store sweeps this often, and Redis refreshes the
     /// expiry of keys a write does not touch this often. A sixtieth of the
