@@ -7,9 +7,11 @@
 
 local lib = {}
 
--- The fleet of the 100,000-vehicle scenarios; examples/bench_fill.rs fills the
--- same ids.
-lib.FLEET = 100000
+-- The size of the fleet scenarios' fleet, set by bench/run, which also has
+-- examples/bench_fill.rs fill the same ids.
+function lib.fleet()
+    return assert(tonumber(os.getenv("FLEET")), "FLEET is not set: run the benchmark with bench/run")
+end
 
 function lib.vehicle(index)
     return string.format("1HGCM82633A%06d", index)
@@ -70,11 +72,14 @@ function lib.batch_body()
     return "[" .. table.concat(objects, ",") .. "]"
 end
 
--- Formats each request when it is sent (for bodies too large to keep one per
--- vehicle): `path(i)` names the path of the i-th vehicle.
-function lib.serve_formatted(count, path, body)
+-- POSTs `body` to `path(i)` for i = 0..count-1 in turn. The request is
+-- formatted once; each one sent only joins its path to it, since a copy per
+-- vehicle of a large body would take hundreds of megabytes.
+function lib.serve_posts(count, path, body)
+    local template = wrk.format("POST", "/", nil, body)
+    local after_path = template:sub(#"POST /" + 1)
     serve_each(count, function(i)
-        return wrk.format("POST", path(i - 1), nil, body)
+        return "POST " .. path(i - 1) .. after_path
     end)
 end
 

@@ -1,7 +1,7 @@
--- POST /record spread over the 100,000 vehicles of the fleet, one after another.
+-- POST /record spread over the vehicles of the fleet, one after another.
 local lib = dofile("bench/lib.lua")
 local requests = {}
-for i = 0, lib.FLEET - 1 do
+for i = 0, lib.fleet() - 1 do
     local body = string.format('{"vehicle_id": "%s", "engine_temperature": 90.5}', lib.vehicle(i))
     requests[#requests + 1] = wrk.format("POST", "/record", nil, body)
 end

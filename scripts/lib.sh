@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# Shell helpers shared by bench/run and scripts/*: source it, don't run it.
+
+# A TCP port free on 127.0.0.1 right now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Installs Debian package $2 unless command $1 exists, through sudo when not
+# root. Returns 1, saying so, on a system without apt-get.
+ensure_command() { # command package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "$1 is missing and there is no apt-get here: install $2 yourself, then rerun" >&2
+        return 1
+    fi
+    echo "$1 is missing: installing $2 from the system's packages" >&2
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
