@@ -721,21 +721,13 @@ fn keys(app: &mut TestApp) -> Vec<String> {
     keys
 }
 
-/// `key`'s time to live in seconds (`TTL`) or milliseconds (`PTTL`).
-fn expiry(app: &mut TestApp, command: &str, key: &str) -> i64 {
-    let reply = app.redis().command(&[command, key]);
+/// `key`'s time to live in milliseconds (`PTTL`).
+fn pttl(app: &mut TestApp, key: &str) -> i64 {
+    let reply = app.redis().command(&["PTTL", key]);
     reply
         .strip_prefix(':')
         .and_then(|r| r.trim_end().parse().ok())
-        .unwrap_or_else(|| panic!("{command} {key} answered {reply:?}"))
-}
-
-fn ttl(app: &mut TestApp, key: &str) -> i64 {
-    expiry(app, "TTL", key)
-}
-
-fn pttl(app: &mut TestApp, key: &str) -> i64 {
-    expiry(app, "PTTL", key)
+        .unwrap_or_else(|| panic!("PTTL {key} answered {reply:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -756,8 +748,8 @@ async fn on_redis_every_key_of_a_vehicle_expires_within_the_retention_period() {
     // The retention, plus the slack within which a silent vehicle is forgotten
     // (a sixtieth of the retention, at most a minute), as on the memory store.
     for key in expected {
-        let ttl = ttl(&mut app, key);
-        assert!(3600 < ttl && ttl <= 3660, "{key} has TTL {ttl}");
+        let ttl = pttl(&mut app, key);
+        assert!(3_600_000 < ttl && ttl <= 3_660_000, "{key} has PTTL {ttl}");
     }
 }
 
