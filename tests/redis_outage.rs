@@ -6,9 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, FAST_503, RedisServer, eventually, free_port, spawn_app_on, spawn_app_with};
+use common::{Backend, FAST_503, RedisServer, eventually, free_port, spawn_app_at, spawn_app_with};
 use serde_json::json;
-use tributary::config::ServeSettings;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_requests_get_a_fast_503_and_recover_when_it_returns() {
@@ -55,9 +54,7 @@ async fn while_redis_is_down_requests_get_a_fast_503_and_recover_when_it_returns
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_starts_before_redis_and_picks_it_up_when_it_appears() {
     let port = free_port();
-    let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(format!("redis://127.0.0.1:{port}"));
-    let mut app = spawn_app_on(settings, None).await;
+    let mut app = spawn_app_at(format!("redis://127.0.0.1:{port}")).await;
 
     assert_eq!(app.get("/healthz").await.status, 200);
     app.get("/readyz").await.assert_problem(503, "not reachable");
@@ -75,17 +72,13 @@ async fn the_service_starts_before_redis_and_picks_it_up_when_it_appears() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_urls_connect_over_tls_and_verify_the_certificate() {
     let redis = RedisServer::start_tls();
-    let mut settings = ServeSettings::for_tests();
     // `#insecure` skips certificate verification: only for self-signed test servers.
-    settings.redis_url = Some(format!("rediss://localhost:{}/#insecure", redis.port));
-    let app = spawn_app_on(settings, None).await;
+    let app = spawn_app_at(format!("rediss://localhost:{}/#insecure", redis.port)).await;
     assert_eq!(app.post_record(&json!({"engine_temperature": 65})).await.status, 200);
     assert_eq!(app.collect().await["current_engine_temperature"], 65.0);
 
     // Without `#insecure`, a certificate no trusted authority signed is refused.
-    let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(format!("rediss://localhost:{}/", redis.port));
-    let strict = spawn_app_on(settings, None).await;
+    let strict = spawn_app_at(format!("rediss://localhost:{}/", redis.port)).await;
     strict.get("/readyz").await.assert_problem(503, "certificate");
 }
 
@@ -93,9 +86,7 @@ async fn rediss_urls_connect_over_tls_and_verify_the_certificate() {
 async fn redis_urls_carry_a_password_and_a_database_number() {
     let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
     let url = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
-    let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(url.clone());
-    let app = spawn_app_on(settings, None).await;
+    let app = spawn_app_at(url.clone()).await;
     assert_eq!(app.post_record(&json!({"engine_temperature": 66})).await.status, 200);
 
     let mut direct = redis::Client::open(url.as_str())
@@ -110,8 +101,6 @@ async fn redis_urls_carry_a_password_and_a_database_number() {
         .unwrap();
     assert!(exists, "the reading is in database 3");
 
-    let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(format!("redis://:wrong@127.0.0.1:{}/3", redis.port));
-    let refused = spawn_app_on(settings, None).await;
+    let refused = spawn_app_at(format!("redis://:wrong@127.0.0.1:{}/3", redis.port)).await;
     refused.get("/readyz").await.assert_problem(503, "not reachable");
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::faults::{SilentServer, TcpProxy};
-use common::{Backend, TestApp, eventually, spawn_app_on, spawn_app_with};
+use common::{Backend, TestApp, eventually, spawn_app_at, spawn_app_on, spawn_app_with};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -221,9 +221,7 @@ async fn assert_every_store_route_answers_503_in_time(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_accepts_but_never_answers_gets_503s_within_the_store_deadline() {
     let silent = SilentServer::start().await;
-    let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(silent.url());
-    let app = spawn_app_on(settings, None).await;
+    let app = spawn_app_at(silent.url()).await;
     assert_every_store_route_answers_503_in_time(&app).await;
     assert_every_store_route_answers_503_in_time(&app).await;
     assert_eq!(app.get("/healthz").await.status, 200, "the process stays alive");
@@ -234,9 +232,7 @@ async fn a_redis_that_accepts_but_never_answers_gets_503s_within_the_store_deadl
 async fn a_connection_that_goes_silent_gets_503s_within_the_deadline_and_is_replaced() {
     let redis = common::RedisServer::start();
     let proxy = TcpProxy::start(redis.port).await;
-    let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(proxy.url());
-    let app = spawn_app_on(settings, None).await;
+    let app = spawn_app_at(proxy.url()).await;
     let app = &app;
     let record = |value: u32| async move {
         app.post_json("/v1/vehicles/car-1/readings", &json!({"engine_rpm": value})).await

@@ -268,6 +268,15 @@ mod redis {
     }
 }
 
+/// A memory store and a Redis store on `redis`, with windows of `window`.
+fn both_stores(redis: &RedisServer, window: usize) -> [DynStore; 2] {
+    let limits = StoreLimits::new(window);
+    [
+        std::sync::Arc::new(MemoryStore::new(limits)),
+        std::sync::Arc::new(RedisStore::connect_lazily(&redis.url(), limits).unwrap()),
+    ]
+}
+
 /// Batches of server-stamped readings (what a sensor that sends no timestamp
 /// gets), mixed with device-stamped ones: the Redis store, which takes the
 /// server's readings of a signal in one step, must end exactly where the
@@ -290,10 +299,7 @@ fn server_stamped_batches_leave_the_same_history_on_both_stores() {
         let vehicle = VehicleId::try_from(format!("server-{n}").as_str()).unwrap();
         let names: Vec<SignalName> = (0..SIGNALS.len()).map(signal).collect();
         let (memory, on_redis) = runtime.block_on(async {
-            let memory: DynStore = std::sync::Arc::new(MemoryStore::new(StoreLimits::new(window)));
-            let on_redis: DynStore = std::sync::Arc::new(
-                RedisStore::connect_lazily(&redis.url(), StoreLimits::new(window)).unwrap(),
-            );
+            let [memory, on_redis] = both_stores(&redis, window);
             let clock = Clock::new();
             let mut batch = Vec::new();
             for (i, (signal_index, value, device_second, ends_batch)) in readings.iter().enumerate()
@@ -343,12 +349,7 @@ fn a_server_stamp_equal_to_a_stored_device_stamp_replaces_it_on_both_stores() {
         stamped_by,
     };
     let histories = runtime.block_on(async {
-        let stores: [DynStore; 2] = [
-            std::sync::Arc::new(MemoryStore::new(StoreLimits::new(3))),
-            std::sync::Arc::new(
-                RedisStore::connect_lazily(&redis.url(), StoreLimits::new(3)).unwrap(),
-            ),
-        ];
+        let stores = both_stores(&redis, 3);
         let received_at = Clock::new().now();
         let mut histories = Vec::new();
         for store in &stores {

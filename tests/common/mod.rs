@@ -339,6 +339,13 @@ pub async fn spawn_app_with(
     spawn_app_on(settings, redis).await
 }
 
+/// The service on a Redis the test runs or fakes itself, at `url`.
+pub async fn spawn_app_at(url: impl Into<String>) -> TestApp {
+    let mut settings = ServeSettings::for_tests();
+    settings.redis_url = Some(url.into());
+    spawn_app_on(settings, None).await
+}
+
 pub async fn spawn_app_on(settings: ServeSettings, redis: Option<RedisServer>) -> TestApp {
     let app = Application::build(&settings).await.expect("the application builds");
     let port = app.port();
