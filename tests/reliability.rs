@@ -53,6 +53,21 @@ async fn stored(app: &TestApp, vehicle: &str) -> (BTreeSet<u32>, u64) {
     (values, window["total"].as_u64().unwrap())
 }
 
+/// What a writer's vehicle holds (`stored`) after it sent readings `0..sent`:
+/// every acknowledged one, none it never sent, and a total that counts each
+/// stored reading once.
+fn assert_stored_as_sent(
+    who: &str,
+    (values, total): (&BTreeSet<u32>, u64),
+    acknowledged: &BTreeSet<u32>,
+    sent: usize,
+) {
+    let lost: Vec<_> = acknowledged.difference(values).collect();
+    assert!(lost.is_empty(), "{who}: acknowledged readings lost: {lost:?}");
+    assert!(values.iter().all(|&v| (v as usize) < sent), "{who}: a reading never sent is stored");
+    assert_eq!(total, values.len() as u64, "{who}: total counts each stored reading once");
+}
+
 /// One write as its writer saw it.
 struct Attempt {
     seq: u32,
@@ -172,11 +187,7 @@ async fn redis_sigkilled_under_load_costs_fast_503s_then_recovers_in_2s_losing_n
                 ref other => panic!("w{w}: reading {} got {other:?}", a.seq),
             }
         }
-        let lost: Vec<_> = acknowledged.difference(&values).collect();
-        assert!(lost.is_empty(), "w{w}: acknowledged readings lost: {lost:?}");
-        let sent = u32::try_from(attempts.len()).unwrap();
-        assert!(values.iter().all(|&v| v < sent), "w{w}: a reading never sent is stored");
-        assert_eq!(total, values.len() as u64, "w{w}: total counts each stored reading once");
+        assert_stored_as_sent(&format!("w{w}"), (&values, total), &acknowledged, attempts.len());
         assert!(acknowledged.len() < attempts.len(), "w{w} saw no outage");
         eprintln!(
             "w{w}: {} sent, {} acknowledged, {} stored",
@@ -280,6 +291,16 @@ struct Request {
     outcome: Outcome,
 }
 
+/// `POST /v1/vehicles/<vehicle>/readings` of reading `seq`, as raw HTTP/1.1.
+fn readings_request(vehicle: &str, base_ms: i64, seq: u32) -> String {
+    let body = reading(base_ms, seq).to_string();
+    format!(
+        "POST /v1/vehicles/{vehicle}/readings HTTP/1.1\r\nHost: tributary\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Reads one HTTP/1.1 response: its outcome, and whether the connection stays open.
 async fn read_answer(stream: &mut BufReader<TcpStream>) -> (Outcome, bool) {
     let mut head = String::new();
@@ -334,12 +355,7 @@ async fn sensor(port: u16, vehicle: String, acknowledged: Arc<AtomicUsize>) -> V
                 }
             },
         };
-        let body = reading(base_ms, seq).to_string();
-        let request = format!(
-            "POST /v1/vehicles/{vehicle}/readings HTTP/1.1\r\nHost: tributary\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = readings_request(&vehicle, base_ms, seq);
         let written = stream.get_mut().write_all(request.as_bytes()).await;
         let written_at = Instant::now();
         let (outcome, keep_open) = match written {
@@ -434,11 +450,9 @@ async fn sigterm_under_load_answers_every_request_sent_before_it_and_exits_0(bac
     settings.window = WINDOW;
     let next = spawn_app_on(settings, None).await;
     for (s, acknowledged) in acknowledged.iter().enumerate() {
-        let (values, total) = stored(&next, &format!("s{s}")).await;
-        let lost: Vec<_> = acknowledged.difference(&values).collect();
-        assert!(lost.is_empty(), "s{s}: acknowledged readings lost: {lost:?}");
-        assert!(values.iter().all(|&v| (v as usize) < sent[s]), "s{s}: a reading never sent");
-        assert_eq!(total, values.len() as u64, "s{s}: total counts each stored reading once");
+        let vehicle = format!("s{s}");
+        let (values, total) = stored(&next, &vehicle).await;
+        assert_stored_as_sent(&vehicle, (&values, total), acknowledged, sent[s]);
     }
 }
 
@@ -451,14 +465,7 @@ on_both_stores!(sigterm_under_load_answers_every_request_sent_before_it_and_exit
 async fn a_request_already_sent_when_shutdown_begins_is_answered() {
     let app = spawn_app_with(Backend::Memory, |_| {}).await;
     let mut stream = BufReader::new(TcpStream::connect(("127.0.0.1", app.port)).await.unwrap());
-    let request = |seq: u32| {
-        let body = reading(a_minute_ago_ms(), seq).to_string();
-        format!(
-            "POST /v1/vehicles/car-1/readings HTTP/1.1\r\nHost: tributary\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-    };
+    let request = |seq: u32| readings_request("car-1", a_minute_ago_ms(), seq);
     stream.get_mut().write_all(request(0).as_bytes()).await.unwrap();
     assert_eq!(read_answer(&mut stream).await, (Outcome::Accepted, true));
 
