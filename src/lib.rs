@@ -7,11 +7,11 @@
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
 pub mod config;
-mod connection;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;
 pub mod metrics;
+pub mod server;
 pub mod simulate;
 pub mod startup;
 pub mod store;
