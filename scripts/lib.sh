@@ -20,3 +20,11 @@ ensure_command() { # command package
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
+
+# Cargo's target directory as an absolute path: $CARGO_TARGET_DIR when set
+# (relative to the repository root, where the scripts run cargo), else target/.
+target_dir() {
+    local dir="${CARGO_TARGET_DIR:-target}"
+    [[ "$dir" == /* ]] || dir="$PWD/$dir"
+    echo "$dir"
+}

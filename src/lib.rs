@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod fleet;
 pub mod healthcheck;
 pub mod http;
 pub mod metrics;
@@ -16,3 +17,4 @@ pub mod simulate;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod upkeep;

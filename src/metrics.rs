@@ -6,9 +6,10 @@
 //! with a label per request (route, status) go through the recorder's registry.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::upkeep::{self, Upkeep};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -133,17 +134,8 @@ impl Metrics {
     /// Histogram samples pile up until they are folded into buckets: do that
     /// every few seconds, whether or not anyone scrapes, for as long as these
     /// metrics are in use.
-    pub fn spawn_upkeep(&self) {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                inner.handle.run_upkeep();
-            }
-        });
+    pub fn upkeep(&self) -> Upkeep {
+        upkeep::every(Duration::from_secs(5), &self.inner, |inner| inner.handle.run_upkeep())
     }
 
     /// Counts and times one request. `method` is one of a fixed set of names

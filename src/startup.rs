@@ -11,11 +11,15 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::config::ServeSettings;
+use std::sync::Arc;
+
+use crate::config::{RedisUrl, ServeSettings};
 use crate::domain::Catalog;
+use crate::fleet::VehicleLimiter;
 use crate::http::{AppState, router};
 use crate::server::{Limits, Listener};
-use crate::store::{DynStore, MemoryStore, RedisStore, StoreLimits};
+use crate::store::{DynStore, MemoryStore, RedisStore};
+use crate::upkeep;
 
 pub struct Application {
     listener: Listener,
@@ -25,7 +29,7 @@ impl Application {
     /// Binds the listener and builds the store and routes. Does not need Redis to
     /// be up: the Redis store connects on first use and reconnects by itself.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
-        if settings.redis_url().is_some_and(|url| url.ends_with("#insecure")) {
+        if settings.redis_url().is_some_and(|url| url.expose().ends_with("#insecure")) {
             tracing::warn!(
                 "TRIBUTARY_REDIS_URL ends in #insecure: Redis's TLS certificate is not verified; use this only for testing"
             );
@@ -39,14 +43,20 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let state = AppState::from_settings(store, catalog, settings);
-        state.metrics.spawn_upkeep();
-        if let Some(limiter) = &state.limiter {
-            limiter.spawn_cleanup();
-        }
+        // Every background task of the service, started here and only here.
+        upkeep::spawn_all(
+            [
+                state.fleet.store().upkeep(),
+                Some(state.metrics.upkeep()),
+                state.fleet.limiter().map(VehicleLimiter::upkeep),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         tracing::info!(
             listen = %listener.local_addr()?,
-            store = state.store.kind(),
-            redis_url = settings.redacted_redis_url().as_deref(),
+            store = state.fleet.store_kind(),
+            redis_url = settings.redis_url().map(RedisUrl::redacted),
             window = settings.window,
             retention = %humantime::format_duration(settings.retention),
             signals = state.catalog.signals().len(),
@@ -82,19 +92,31 @@ impl Application {
 
 /// The store the settings ask for.
 pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Result<DynStore> {
-    let limits = StoreLimits {
-        window: settings.window as usize,
-        retention: settings.retention,
-        timeout: settings.store_timeout,
-    };
+    let limits = settings.store_limits();
     Ok(match settings.redis_url() {
-        None => std::sync::Arc::new(MemoryStore::new(limits)),
-        Some(url) => std::sync::Arc::new(
-            RedisStore::connect_lazily(url, limits)
-                .map_err(|e| anyhow::anyhow!("TRIBUTARY_REDIS_URL is not usable: {e}"))?
+        None => Arc::new(MemoryStore::new(limits)),
+        Some(url) => Arc::new(
+            RedisStore::connect_lazily(url.expose(), limits)
+                .map_err(|err| unusable_redis_url(url, &err))?
                 .with_signals(catalog.names()),
         ),
     })
+}
+
+/// Why `url` cannot be used, naming the setting and what to change, rather
+/// than the Redis client's own words alone (`InvalidClientConfig`).
+fn unusable_redis_url(url: &RedisUrl, err: &redis::RedisError) -> anyhow::Error {
+    let why = match reqwest::Url::parse(url.expose()) {
+        Err(err) => format!("it is not a URL ({err})"),
+        Ok(parsed) if !matches!(parsed.scheme(), "redis" | "rediss" | "unix" | "redis+unix") => {
+            format!("its scheme is {:?}; use redis://, or rediss:// for TLS", parsed.scheme())
+        }
+        Ok(_) => err.detail().unwrap_or("the Redis client refused it").to_owned(),
+    };
+    anyhow::anyhow!(
+        "TRIBUTARY_REDIS_URL (--redis-url) {url} is not usable: {why}; expected \
+redis://[[user]:password@]host[:port][/db], or rediss:// for TLS"
+    )
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` sends to PID 1).

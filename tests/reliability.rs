@@ -446,7 +446,7 @@ async fn sigterm_under_load_answers_every_request_sent_before_it_and_exits_0(bac
 
     let Some(redis) = redis else { return };
     let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(redis.url());
+    settings.redis_url = Some(redis.url().into());
     settings.window = WINDOW;
     let next = spawn_app_on(settings, None).await;
     for (s, acknowledged) in acknowledged.iter().enumerate() {

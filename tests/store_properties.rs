@@ -10,6 +10,7 @@ use common::{Backend, RedisServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::runtime::Runtime;
+use tributary::config::ServeSettings;
 use tributary::domain::{
     Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId,
 };
@@ -146,7 +147,7 @@ fn check(
     vehicle: &VehicleId,
     case: &Case,
 ) -> Result<(), TestCaseError> {
-    let limits = StoreLimits::new(case.window);
+    let limits = StoreLimits { window: case.window, ..ServeSettings::for_tests().store_limits() };
     let expected = sorted_windows(case);
     let names: Vec<SignalName> = (0..SIGNALS.len()).map(signal).collect();
     let history = runtime.block_on(async {
@@ -270,7 +271,7 @@ mod redis {
 
 /// A memory store and a Redis store on `redis`, with windows of `window`.
 fn both_stores(redis: &RedisServer, window: usize) -> [DynStore; 2] {
-    let limits = StoreLimits::new(window);
+    let limits = StoreLimits { window, ..ServeSettings::for_tests().store_limits() };
     [
         std::sync::Arc::new(MemoryStore::new(limits)),
         std::sync::Arc::new(RedisStore::connect_lazily(&redis.url(), limits).unwrap()),

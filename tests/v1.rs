@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Answer, Backend, TestApp, eventually, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
+use tributary::config::ServeSettings;
 use tributary::domain::{Reading, SignalName, StampedBy, Timestamp, VehicleId};
-use tributary::store::{MemoryStore, Store, StoreLimits};
+use tributary::store::{MemoryStore, Store};
 
 /// `2025-06-01T12:00:00Z`, in milliseconds since the epoch: a device timestamp
 /// safely in the past.
@@ -804,7 +805,7 @@ async fn a_vehicle_silent_for_the_retention_period_is_forgotten(backend: Backend
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_store_forgets_vehicles_last_seen_before_the_cutoff_and_keeps_the_others() {
-    let store = MemoryStore::new(StoreLimits::new(10));
+    let store = MemoryStore::new(ServeSettings::for_tests().store_limits());
     let now = Timestamp::from_millis(now_millis()).unwrap();
     let hour = 3_600_000_000;
     let cutoff = now.plus_micros(-hour);

@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use tributary::domain::Catalog;
-use tributary::http::wire::parse_collect;
+use tributary::http::legacy::wire::parse_collect;
 use tributary_fuzz::{ArbitraryBody, ArbitraryQuery, app, check_answer, request, runtime, send};
 
 #[derive(Debug, Arbitrary)]

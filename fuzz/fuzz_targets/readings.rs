@@ -5,9 +5,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tributary::domain::{Catalog, Clock, StampedBy};
+use tributary::domain::{Catalog, Clock, MAX_BATCH, MAX_FUTURE_MICROS, StampedBy};
 use tributary::http::body::parse_json;
-use tributary::http::wire::{MAX_BATCH, MAX_FUTURE_MICROS, ParseContext, parse_batch};
+use tributary::http::v1::wire::parse_batch;
+use tributary::http::wire::ParseContext;
 use tributary_fuzz::check_invalid;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,9 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tributary::domain::{Catalog, Clock, StampedBy};
+use tributary::domain::{Catalog, Clock, MAX_FUTURE_MICROS, StampedBy};
 use tributary::http::body::parse_json;
-use tributary::http::wire::{MAX_FUTURE_MICROS, ParseContext, parse_record};
+use tributary::http::legacy::wire::parse_record;
+use tributary::http::wire::ParseContext;
 use tributary_fuzz::check_invalid;
 
 fuzz_target!(|data: &[u8]| {

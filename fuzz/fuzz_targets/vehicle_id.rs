@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tributary::http::problem::ApiError;
-use tributary::http::wire::parse_vehicle_param;
+use tributary::http::vehicle::parse_vehicle_param;
 
 fuzz_target!(|id: &str| {
     let documented = (1..=64).contains(&id.chars().count())

@@ -13,7 +13,8 @@ use serde_json::{Map, Number, Value};
 use tower::ServiceExt;
 use tributary::domain::{Catalog, Timestamp};
 use tributary::http::{AppState, router};
-use tributary::store::{MemoryStore, StoreLimits};
+use tributary::config::ServeSettings;
+use tributary::store::MemoryStore;
 
 /// Field names worth guessing: the catalog's signals by name and by VSS path,
 /// the reserved fields, and near misses.
@@ -137,9 +138,7 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 pub fn app() -> &'static axum::Router {
     static APP: OnceLock<(axum::Router, MemoryStore)> = OnceLock::new();
     let (router, store) = APP.get_or_init(|| {
-        // The store starts its retention sweep in the runtime it is created in.
-        let _runtime = runtime().enter();
-        let limits = StoreLimits::new(10);
+        let limits = ServeSettings::for_tests().store_limits();
         let store = MemoryStore::new(limits);
         let state =
             AppState::new(Arc::new(store.clone()), Catalog::builtin(), Duration::from_secs(10));

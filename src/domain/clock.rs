@@ -8,6 +8,12 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// How far ahead of the server's clock a device timestamp may be.
+pub const MAX_FUTURE_MICROS: i64 = 5 * 60 * 1_000_000;
+
+/// 2000-01-01T00:00:00Z in milliseconds: no telemetry reading is older.
+pub const MILLIS_2000: i64 = 946_684_800_000;
+
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

@@ -9,8 +9,8 @@ pub mod signal;
 pub mod vehicle;
 pub mod window;
 
-pub use clock::{Clock, Timestamp};
-pub use reading::{Reading, StampedBy};
+pub use clock::{Clock, MAX_FUTURE_MICROS, MILLIS_2000, Timestamp};
+pub use reading::{MAX_BATCH, Reading, StampedBy};
 pub use signal::{Catalog, CatalogError, SignalName, SignalSpec};
-pub use vehicle::VehicleId;
+pub use vehicle::{InvalidVehicleId, VehicleId};
 pub use window::{Aggregate, Sample};

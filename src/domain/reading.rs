@@ -3,6 +3,9 @@
 
 use super::{SignalName, Timestamp};
 
+/// Most readings one request may carry in a JSON array.
+pub const MAX_BATCH: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
     pub signal: SignalName,

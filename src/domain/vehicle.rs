@@ -14,6 +14,15 @@ pub const DEFAULT_VEHICLE: &str = "default";
 pub const VEHICLE_ID_RULE: &str =
     "a vehicle id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'";
 
+/// A proposed vehicle id that breaks the rule. Its message is the one
+/// wording of the refusal, wherever the id came from (a URL, a query, a body,
+/// the simulator's settings).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{id:?} is not a valid vehicle id: {VEHICLE_ID_RULE}")]
+pub struct InvalidVehicleId {
+    pub id: String,
+}
+
 /// The same rule as a regular expression, for the OpenAPI document.
 pub const VEHICLE_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 
@@ -28,12 +37,12 @@ impl VehicleId {
 }
 
 impl TryFrom<&str> for VehicleId {
-    type Error = &'static str;
+    type Error = InvalidVehicleId;
 
     fn try_from(id: &str) -> Result<Self, Self::Error> {
         let valid = (1..=64).contains(&id.len())
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if valid { Ok(Self(id.to_owned())) } else { Err(VEHICLE_ID_RULE) }
+        if valid { Ok(Self(id.to_owned())) } else { Err(InvalidVehicleId { id: id.to_owned() }) }
     }
 }
 

@@ -1,6 +1,10 @@
 //! The window: the N newest readings of one signal by timestamp, and what is
-//! computed over it. Both stores return raw samples and share this code, so the
-//! numbers cannot differ between them.
+//! computed over it. The memory store keeps its windows in a [`Window`]; the
+//! Redis store keeps them in sorted sets, trimmed by its Lua script, and reads
+//! them back as samples. Both compute their aggregates with [`Aggregate::of`]
+//! (the memory store when a window changes, Redis on each read), and a
+//! property test (`tests/store_properties.rs`) holds the two stores' windows,
+//! totals and aggregates to each other.
 
 use std::collections::BTreeMap;
 

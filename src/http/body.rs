@@ -12,12 +12,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
-use super::AppState;
 use super::problem::ApiError;
 
 /// Largest accepted request body: 1 MiB holds a batch of 1000 readings of every
 /// built-in signal with timestamps several times over.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A state that knows how long a client may take to send a request body.
+pub trait BodyTimeout {
+    fn body_timeout(&self) -> std::time::Duration;
+}
 
 /// What a reading looks like, for error messages.
 const READING_EXAMPLE: &str = r#"{"engine_temperature": 90.5}"#;
@@ -27,10 +31,10 @@ const READING_EXAMPLE: &str = r#"{"engine_temperature": 90.5}"#;
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
-impl FromRequest<AppState> for JsonBody {
+impl<S: BodyTimeout + Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
         parse_json(&bytes, READING_EXAMPLE).map(JsonBody)
     }
@@ -41,10 +45,10 @@ impl FromRequest<AppState> for JsonBody {
 #[derive(Debug)]
 pub struct OptionalJsonBody(pub Option<Value>);
 
-impl FromRequest<AppState> for OptionalJsonBody {
+impl<S: BodyTimeout + Send + Sync> FromRequest<S> for OptionalJsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
         if strip_bom(&bytes).iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
@@ -53,7 +57,7 @@ impl FromRequest<AppState> for OptionalJsonBody {
     }
 }
 
-async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+async fn read_body(req: Request, state: &impl BodyTimeout) -> Result<Bytes, ApiError> {
     if let Some(encoding) = req
         .headers()
         .get_all(header::CONTENT_ENCODING)
@@ -73,9 +77,12 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     // way after a first try.
     let collected = match std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await {
         Poll::Ready(collected) => collected,
-        Poll::Pending => tokio::time::timeout(state.body_timeout, collect)
-            .await
-            .map_err(|_| ApiError::BodyTimeout { timeout: state.body_timeout })?,
+        Poll::Pending => {
+            let timeout = state.body_timeout();
+            tokio::time::timeout(timeout, collect)
+                .await
+                .map_err(|_| ApiError::BodyTimeout { timeout })?
+        }
     };
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),

@@ -1,9 +1,11 @@
-//! The OpenAPI document served at `/openapi.json`. Paths, parameters and
-//! responses come from the handlers' `#[utoipa::path]` annotations; the
-//! reading-object schemas get their signals from the catalog the server runs
-//! with, so signals added with `TRIBUTARY_SIGNALS` are documented with their
-//! ranges. The rules themselves live in `wire` and the domain; this module only
-//! describes them, using their constants where they have one.
+//! What the API surfaces share in the OpenAPI document served at
+//! `/openapi.json`: its static part ([`ApiDoc`]), the types of vehicle ids and
+//! timestamps, the error sets, and the signals of a reading object. Paths,
+//! parameters and responses come from each surface's `#[utoipa::path]`
+//! annotations; each surface completes its own schemas from the catalog the
+//! server runs with, so signals added with `TRIBUTARY_SIGNALS` are documented
+//! with their ranges. The rules themselves live in `wire` and the domain; this
+//! module only describes them, using their constants where they have one.
 
 use std::borrow::Cow;
 
@@ -13,86 +15,10 @@ use utoipa::openapi::schema::{
     KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::{IntoResponses, OpenApi, PartialSchema, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::problem::Problem;
-use super::wire::{MAX_FUTURE_MICROS, MILLIS_2000};
-use super::{AppState, health, seed, v1};
 use crate::domain::vehicle::VEHICLE_ID_PATTERN;
-use crate::domain::{Catalog, SignalSpec};
-
-/// The documented routes, with the document's static part.
-pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(seed::record))
-        .routes(routes!(seed::collect_get, seed::collect_post))
-        .routes(routes!(v1::post_readings))
-        .routes(routes!(v1::get_vehicle))
-        .routes(routes!(v1::get_signal))
-        .routes(routes!(v1::list_signals))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(health::metrics))
-}
-
-/// The whole document for a server running with `catalog`.
-pub fn document(catalog: &Catalog) -> Value {
-    complete(api().into_openapi(), catalog)
-}
-
-/// Adds what depends on the catalog, and the JSON Schema keywords utoipa has no
-/// builder for (`patternProperties`, `not`), to the document `api()` produced.
-/// The result's keys are sorted, as `serde_json::Value` keeps them.
-pub(super) fn complete(openapi: utoipa::openapi::OpenApi, catalog: &Catalog) -> Value {
-    let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
-    let schemas = document
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-        .expect("the document has component schemas");
-    for name in [v1::READING_OBJECT, seed::RECORD_BODY] {
-        let schema =
-            schemas.get_mut(name).unwrap_or_else(|| panic!("the {name} schema is documented"));
-        add_signals(schema, catalog);
-    }
-    let collect =
-        schemas.get_mut(seed::COLLECT_RESPONSE).expect("the collect response is documented");
-    add_collected_signals(collect, catalog);
-    // `wire::parse_collect` refuses any field but `vehicle_id`.
-    schemas.get_mut(seed::COLLECT_BODY).expect("the collect body is documented")["additionalProperties"] =
-        json!(false);
-    add_read_back_links(&mut document, catalog);
-    document
-}
-
-/// Links from storing readings to reading them back, which clients (and
-/// schemathesis' stateful tests) can follow: the vehicle's summary, and the
-/// window of the catalog's first signal, both 200 once a reading is stored.
-fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
-    let stored = document
-        .pointer_mut("/paths/~1v1~1vehicles~1{vehicle_id}~1readings/post/responses/200")
-        .expect("storing readings is documented");
-    let mut links = Map::new();
-    links.insert(
-        "GetVehicle".into(),
-        json!({
-            "operationId": "get_vehicle",
-            "parameters": {"vehicle_id": "$request.path.vehicle_id"},
-            "description": "The vehicle's signals, the readings just stored among them.",
-        }),
-    );
-    if let Some(spec) = catalog.signals().first() {
-        links.insert(
-            "GetSignal".into(),
-            json!({
-                "operationId": "get_signal",
-                "parameters": {"vehicle_id": "$request.path.vehicle_id", "signal": spec.name.as_str()},
-                "description": format!("The vehicle's window of `{}` (any other signal works the same way).", spec.name),
-            }),
-        );
-    }
-    stored["links"] = Value::Object(links);
-}
+use crate::domain::{Catalog, MAX_FUTURE_MICROS, MILLIS_2000, SignalSpec};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -101,14 +27,13 @@ fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
         description = "Live car telemetry: sensors record readings, phones read their car's current values. \
 Errors are RFC 9457 problem details (`application/problem+json`)."
     ),
-    components(schemas(seed::CollectBody)),
     tags(
         (name = "seed", description = "The original API; answers exactly as it always has."),
         (name = "v1", description = "Fleets: many vehicles, many signals, device timestamps, batches."),
         (name = "operations", description = "Health and readiness."),
     )
 )]
-struct ApiDoc;
+pub(super) struct ApiDoc;
 
 /// The type of every documented vehicle id, in a path, a query or a body: the
 /// rule of `VehicleId::try_from`.
@@ -173,7 +98,7 @@ impl ToSchema for TimestampSchema {
 /// Adds one property per catalog signal to a reading-object schema, and the rules
 /// `wire::parse_reading_object` enforces: at least one signal, each by its name
 /// or its VSS path but not both, and no other fields.
-fn add_signals(schema: &mut Value, catalog: &Catalog) {
+pub(super) fn add_signals(schema: &mut Value, catalog: &Catalog) {
     let object = schema.as_object_mut().expect("a reading object's schema is an object");
     let mut properties = Map::new();
     let mut by_path = Map::new();
@@ -222,28 +147,8 @@ fn signal_value(spec: &SignalSpec, description: String) -> Value {
     })
 }
 
-/// `current_…` and `average_…` of every catalog signal, as `/collect` answers them.
-fn add_collected_signals(schema: &mut Value, catalog: &Catalog) {
-    let properties = schema
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("the collect response has properties");
-    for spec in catalog.signals() {
-        let name = spec.name.as_str();
-        for (prefix, what) in [("current", "The newest"), ("average", "The window's mean")] {
-            let description = format!(
-                "{what} `{name}`, in {}; present once the vehicle has sent one.",
-                spec.unit
-            );
-            properties
-                .entry(format!("{prefix}_{name}"))
-                .or_insert_with(|| json!({"type": "number", "description": description}));
-        }
-    }
-}
-
 /// Escapes the characters that ECMA-262 regular expressions give a meaning.
-fn escape_regex(text: &str) -> String {
+pub(super) fn escape_regex(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if "\\^$.|?*+()[]{}/".contains(c) {
@@ -327,23 +232,5 @@ mod tests {
     fn vss_paths_are_matched_literally() {
         assert_eq!(escape_regex("Vehicle.Speed"), r"Vehicle\.Speed");
         assert_eq!(escape_regex("a+b(c)/d"), r"a\+b\(c\)\/d");
-    }
-
-    #[test]
-    fn every_signal_is_documented_with_its_range() {
-        let catalog = Catalog::builtin();
-        let document = document(&catalog);
-        for schema in ["ReadingObject", "RecordBody"] {
-            let schema = &document["components"]["schemas"][schema];
-            for spec in catalog.signals() {
-                let property = &schema["properties"][spec.name.as_str()];
-                assert_eq!(property["minimum"], json!(spec.min), "{}", spec.name);
-                assert_eq!(property["maximum"], json!(spec.max), "{}", spec.name);
-                let path = spec.vss_path.as_deref().unwrap();
-                let pattern = format!("^{}$", escape_regex(path));
-                assert_eq!(schema["patternProperties"][&pattern]["maximum"], json!(spec.max));
-            }
-            assert_eq!(schema["additionalProperties"], false);
-        }
     }
 }

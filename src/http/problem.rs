@@ -2,14 +2,18 @@
 //!
 //! Caller mistakes become 4xx with a `detail` that says what to fix and, for
 //! invalid readings, an `errors` list with a JSON pointer per bad field. Store
-//! failures become an opaque 503 or 500, logged once here.
+//! failures become an opaque 503 or 500. Rendering has no side effects: the
+//! cause of a failure is attached to the response ([`Failure`]) and logged by
+//! the request middleware. Each kind of problem's status and `type` come from
+//! one table, [`ProblemKind`].
+
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::store::StoreError;
-use crate::telemetry::Throttle;
 
 /// One bad field of a request: in the body (a JSON pointer) or in the URL (a
 /// path or query parameter's name).
@@ -69,7 +73,7 @@ pub enum ApiError {
     )]
     RateLimited { limit: RateLimit },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 impl ApiError {
@@ -87,38 +91,71 @@ impl ApiError {
         Self::InvalidRequest { detail, errors }
     }
 
-    fn status(&self) -> StatusCode {
+    /// The kind of problem this is.
+    pub fn kind(&self) -> ProblemKind {
         match self {
-            Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotReady(_)
-            | Self::Overloaded { .. }
-            | Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Store(StoreError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MalformedBody(_) => ProblemKind::MalformedBody,
+            Self::InvalidRequest { .. } => ProblemKind::InvalidRequest,
+            Self::BodyTooLarge { .. } => ProblemKind::BodyTooLarge,
+            Self::UnsupportedEncoding(_) => ProblemKind::UnsupportedEncoding,
+            Self::BodyTimeout { .. } => ProblemKind::BodyTimeout,
+            Self::NotFound(_) => ProblemKind::NotFound,
+            Self::MethodNotAllowed { .. } => ProblemKind::MethodNotAllowed,
+            Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => {
+                ProblemKind::StoreUnavailable
+            }
+            Self::Overloaded { .. } => ProblemKind::Overloaded,
+            Self::RateLimited { .. } => ProblemKind::RateLimited,
+            Self::Store(StoreError::Internal(_)) => ProblemKind::Internal,
+        }
+    }
+}
+
+/// Every kind of problem the service answers, and the one table of their
+/// statuses and `type`s (documented in the README; the OpenAPI error sets in
+/// `openapi` are checked against it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedBody,
+    InvalidRequest,
+    BodyTooLarge,
+    UnsupportedEncoding,
+    BodyTimeout,
+    NotFound,
+    MethodNotAllowed,
+    StoreUnavailable,
+    Overloaded,
+    RateLimited,
+    Internal,
+}
+
+impl ProblemKind {
+    /// The status and the stable, machine-readable problem type.
+    const fn row(self) -> (StatusCode, &'static str) {
+        match self {
+            Self::MalformedBody => (StatusCode::BAD_REQUEST, "malformed-body"),
+            Self::InvalidRequest => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request"),
+            Self::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+            Self::UnsupportedEncoding => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-encoding")
+            }
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body-timeout"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            Self::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 
-    /// The stable, machine-readable problem type; documented in the README.
-    fn slug(&self) -> &'static str {
-        match self {
-            Self::MalformedBody(_) => "malformed-body",
-            Self::InvalidRequest { .. } => "invalid-request",
-            Self::BodyTooLarge { .. } => "body-too-large",
-            Self::UnsupportedEncoding(_) => "unsupported-encoding",
-            Self::BodyTimeout { .. } => "body-timeout",
-            Self::NotFound(_) => "not-found",
-            Self::MethodNotAllowed { .. } => "method-not-allowed",
-            Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => "store-unavailable",
-            Self::Overloaded { .. } => "overloaded",
-            Self::RateLimited { .. } => "rate-limited",
-            Self::Store(StoreError::Internal(_)) => "internal",
-        }
+    pub const fn status(self) -> StatusCode {
+        self.row().0
+    }
+
+    /// The suffix of the problem's `type` URN.
+    pub const fn slug(self) -> &'static str {
+        self.row().1
     }
 }
 
@@ -168,35 +205,33 @@ pub struct RateLimit {
 #[derive(Debug, Clone, Copy)]
 pub struct ProblemType(pub &'static str);
 
+/// The cause of a failure that is not the caller's (a store failure), as a
+/// response extension: the request middleware logs it.
+#[derive(Debug, Clone)]
+pub struct Failure(pub Arc<StoreError>);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let kind = self.kind();
+        let (status, slug) = (kind.status(), kind.slug());
         let detail = match &self {
-            Self::Store(err) => {
-                static STORE_FAILURES: Throttle = Throttle::new();
-                if let Some(suppressed) = STORE_FAILURES.allow() {
-                    tracing::error!(error = %err, suppressed, "store failure");
-                }
-                match err {
-                    StoreError::Unavailable(_) => {
-                        "the store is unavailable; retry shortly".to_owned()
-                    }
-                    StoreError::Internal(_) => "internal error; it has been logged".to_owned(),
-                }
+            Self::Store(StoreError::Unavailable(_)) => {
+                "the store is unavailable; retry shortly".to_owned()
             }
+            Self::Store(StoreError::Internal(_)) => "internal error; it has been logged".to_owned(),
             other => other.to_string(),
         };
-        let slug = self.slug();
         let kind = format!("urn:tributary:problem:{slug}");
         let retry_after = match &self {
             Self::RateLimited { limit } => Some(limit.retry_after_seconds),
             _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
             _ => None,
         };
-        let (errors, limit) = match self {
-            Self::InvalidRequest { errors, .. } => (errors, None),
-            Self::RateLimited { limit } => (Vec::new(), Some(limit)),
-            _ => (Vec::new(), None),
+        let (errors, limit, failure) = match self {
+            Self::InvalidRequest { errors, .. } => (errors, None, None),
+            Self::RateLimited { limit } => (Vec::new(), Some(limit), None),
+            Self::Store(err) => (Vec::new(), None, Some(Failure(Arc::new(err)))),
+            _ => (Vec::new(), None, None),
         };
         let problem = Problem {
             kind,
@@ -214,6 +249,9 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(ProblemType(slug));
+        if let Some(failure) = failure {
+            response.extensions_mut().insert(failure);
+        }
         response
     }
 }

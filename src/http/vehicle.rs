@@ -1,19 +1,17 @@
-//! Which vehicle a request is about. This is the one place that decides it: from
-//! the URL on the v1 API, from the body or query on the seed's API, `default`
-//! when the seed's caller names none. (Access tokens will decide it here too.)
+//! Which vehicle a request is about: from the URL on the v1 API (`PathVehicle`),
+//! from a query parameter or the body on the legacy API, `default` when the
+//! legacy caller names none. Whatever the source, the id is checked by the
+//! domain's `VehicleId::try_from`, whose refusal is worded once, there.
 
 use std::collections::HashMap;
 
+use super::problem::{ApiError, FieldError};
+use crate::domain::VehicleId;
+use crate::domain::vehicle::VEHICLE_ID_RULE;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use serde_json::Value;
-
-use super::problem::{ApiError, FieldError};
-use super::wire;
-use crate::domain::VehicleId;
-use crate::domain::vehicle::VEHICLE_ID_RULE;
 
 /// The `{vehicle_id}` of a v1 URL, validated, and recorded in the request's span.
 #[derive(Debug, Clone)]
@@ -27,7 +25,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathVehicle {
             .await
             .map_err(path_problem)?;
         let id = params.get("vehicle_id").map(String::as_str).unwrap_or_default();
-        let vehicle = wire::parse_vehicle_param(id)?;
+        let vehicle = parse_vehicle_param(id)?;
         Ok(Self(identified(vehicle)))
     }
 }
@@ -54,7 +52,7 @@ fn path_problem(err: PathRejection) -> ApiError {
     ApiError::invalid(vec![FieldError::parameter("vehicle_id", err.body_text())])
 }
 
-/// The vehicle a seed request names, else `default`.
+/// The vehicle a legacy request names, else `default`.
 pub fn named_or_default(named: Option<VehicleId>) -> VehicleId {
     identified(named.unwrap_or_else(VehicleId::default_vehicle))
 }
@@ -64,30 +62,11 @@ fn identified(vehicle: VehicleId) -> VehicleId {
     vehicle
 }
 
-/// The vehicle of a `/collect`: `?vehicle_id=` or `{"vehicle_id": …}` (the same
-/// one if both), else `default`.
-pub fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, ApiError> {
-    let from_body = wire::parse_collect(body)?;
-    let mut from_query = None;
-    // Other parameters are ignored, as the seed's server ignored them all: apps
-    // add cache busters such as `?_=1700000000`. Decoded in place: only a
-    // `vehicle_id` whose value is percent-encoded costs a copy.
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if key == "vehicle_id" {
-            from_query = Some(wire::parse_vehicle_param(&value)?);
-        }
-    }
-    match (from_query, from_body) {
-        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(vec![FieldError::new(
-            "/vehicle_id",
-            format!(
-                "the query names vehicle {:?} but the body names {:?}; name one",
-                a.as_str(),
-                b.as_str()
-            ),
-        )])),
-        (query, body) => Ok(named_or_default(query.or(body))),
-    }
+/// A vehicle id from a path segment or query parameter.
+pub fn parse_vehicle_param(id: &str) -> Result<VehicleId, ApiError> {
+    VehicleId::try_from(id).map_err(|err| {
+        ApiError::invalid(vec![FieldError::parameter("vehicle_id", err.to_string())])
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +77,8 @@ mod tests {
     use axum::response::IntoResponse;
     use axum::routing::get;
     use tower::ServiceExt;
+
+    use serde_json::Value;
 
     use super::*;
 

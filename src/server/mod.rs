@@ -8,9 +8,9 @@
 //! header-read timeout (a client that stops halfway through its headers would
 //! hold a connection forever) and no connection limit. When a release of
 //! axum's `serve` gains both, these reasons remain:
-//! - the header deadline is one per connection, not a timer per request (about
-//!   7% of a small request's CPU in the profile, see [`deadline`]), and it also
-//!   covers writing the answer and the keep-alive wait;
+//! - the header deadline is one per connection, not a timer per request (which
+//!   showed in the profile; see [`deadline`] and `docs/performance.md`), and it
+//!   also covers writing the answer and the keep-alive wait;
 //! - on shutdown, a request already sent on a keep-alive connection but not yet
 //!   read is still answered (hyper's graceful shutdown closes such a connection
 //!   at once), each answer closing its connection;

@@ -6,7 +6,7 @@
 //! the retention period, so memory stays bounded by the active fleet.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -15,6 +15,7 @@ use crate::domain::window::{Inserted, Window};
 use crate::domain::{
     Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId,
 };
+use crate::upkeep::{self, Upkeep};
 
 #[derive(Debug)]
 struct Entry {
@@ -80,43 +81,31 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// Creates the store and, when called inside a tokio runtime, starts the
-    /// retention sweep, which stops when the last clone of the store is dropped.
+    /// An empty store. Its retention sweep is its [`Store::upkeep`], which
+    /// the service starts.
     pub fn new(limits: StoreLimits) -> Self {
-        let store =
-            Self { shared: Arc::new(Shared { limits, vehicles: Mutex::new(HashMap::new()) }) };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(sweep(Arc::downgrade(&store.shared)));
-        }
-        store
+        Self { shared: Arc::new(Shared { limits, vehicles: Mutex::new(HashMap::new()) }) }
     }
 
     /// Forgets every vehicle last seen before `cutoff`; returns how many.
     pub fn forget_silent_since(&self, cutoff: Timestamp) -> usize {
-        let mut vehicles = self.shared.vehicles();
+        self.shared.forget_silent_since(cutoff)
+    }
+}
+
+impl Shared {
+    fn forget_silent_since(&self, cutoff: Timestamp) -> usize {
+        let mut vehicles = self.vehicles();
         let before = vehicles.len();
         vehicles.retain(|_, entry| entry.last_seen >= cutoff);
         before - vehicles.len()
     }
-}
 
-/// Runs the retention sweep every `StoreLimits::expiry_slack`.
-async fn sweep(shared: Weak<Shared>) {
-    let period = match shared.upgrade() {
-        Some(shared) => shared.limits.expiry_slack(),
-        None => return,
-    };
-    let clock = Clock::new();
-    let mut ticker = tokio::time::interval(period);
-    loop {
-        ticker.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let store = MemoryStore { shared };
-        let retention =
-            i64::try_from(store.shared.limits.retention.as_micros()).unwrap_or(i64::MAX);
-        let forgotten = store.forget_silent_since(clock.now().plus_micros(-retention));
+    /// The retention sweep: forgets the vehicles silent for longer than the
+    /// retention period.
+    fn sweep(&self, clock: &Clock) {
+        let retention = i64::try_from(self.limits.retention.as_micros()).unwrap_or(i64::MAX);
+        let forgotten = self.forget_silent_since(clock.now().plus_micros(-retention));
         if forgotten > 0 {
             tracing::debug!(forgotten, "retention sweep forgot silent vehicles");
         }
@@ -226,5 +215,12 @@ impl Store for MemoryStore {
 
     fn is_remote(&self) -> bool {
         false
+    }
+
+    /// The retention sweep, every `StoreLimits::expiry_slack`.
+    fn upkeep(&self) -> Option<Upkeep> {
+        let clock = Clock::new();
+        let period = self.shared.limits.expiry_slack();
+        Some(upkeep::every(period, &self.shared, move |shared| shared.sweep(&clock)))
     }
 }

@@ -18,11 +18,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{Aggregate, Reading, Sample, SignalName, Timestamp, VehicleId};
+use crate::upkeep::Upkeep;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 
-/// What a store keeps, and for how long.
+/// What a store keeps, and for how long. The defaults are the settings' ones
+/// (`config::ServeSettings::store_limits`).
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
     /// How many newest samples per (vehicle, signal) count.
@@ -36,15 +38,6 @@ pub struct StoreLimits {
 }
 
 impl StoreLimits {
-    /// The service's defaults: a window of 10, a week's retention, 1 s calls.
-    pub fn new(window: usize) -> Self {
-        Self {
-            window,
-            retention: Duration::from_secs(7 * 24 * 3600),
-            timeout: Duration::from_secs(1),
-        }
-    }
-
     /// How late past the retention period a silent vehicle may still be
     /// forgotten: the memory store sweeps this often, and Redis refreshes the
     /// expiry of keys a write does not touch this often. A sixtieth of the
@@ -72,15 +65,35 @@ pub struct VehicleHistory {
     pub signals: BTreeMap<SignalName, SignalHistory>,
 }
 
+/// What caused a store failure: the backend's own error, or a description.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// A failure of the storage backend. None of these are the caller's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend cannot be reached or did not answer in time; worth retrying.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable")]
+    Unavailable(#[source] Cause),
     /// The backend answered something we cannot use.
-    #[error("store failure: {0}")]
-    Internal(String),
+    #[error("store failure")]
+    Internal(#[source] Cause),
+}
+
+impl StoreError {
+    /// `unavailable` or `internal`, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The error and its cause in one line, for logs and `/readyz`:
+    /// `store unavailable: Redis did not answer within 1000 ms`.
+    pub fn report(&self) -> String {
+        let (Self::Unavailable(cause) | Self::Internal(cause)) = self;
+        format!("{self}: {cause}")
+    }
 }
 
 #[async_trait]
@@ -132,6 +145,12 @@ pub trait Store: Send + Sync + 'static {
     /// in the store metrics. An embedded store's call is a few map operations
     /// under a lock: timing it would add a fifth to its cost and tell nothing.
     fn is_remote(&self) -> bool;
+
+    /// The store's background work, if it has any (the memory store's
+    /// retention sweep), for the service to start.
+    fn upkeep(&self) -> Option<Upkeep> {
+        None
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

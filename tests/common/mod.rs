@@ -334,7 +334,7 @@ pub async fn spawn_app_with(
 ) -> TestApp {
     let redis = (backend == Backend::Redis).then(RedisServer::start);
     let mut settings = ServeSettings::for_tests();
-    settings.redis_url = redis.as_ref().map(RedisServer::url);
+    settings.redis_url = redis.as_ref().map(|redis| redis.url().into());
     customize(&mut settings);
     spawn_app_on(settings, redis).await
 }
@@ -342,7 +342,7 @@ pub async fn spawn_app_with(
 /// The service on a Redis the test runs or fakes itself, at `url`.
 pub async fn spawn_app_at(url: impl Into<String>) -> TestApp {
     let mut settings = ServeSettings::for_tests();
-    settings.redis_url = Some(url.into());
+    settings.redis_url = Some(url.into().into());
     spawn_app_on(settings, None).await
 }
 

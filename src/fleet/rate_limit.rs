@@ -7,14 +7,15 @@
 //! vehicles sending now.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::problem::{ApiError, RateLimit};
+use super::RateLimited;
 use crate::domain::VehicleId;
+use crate::upkeep::{self, Upkeep};
 
 pub struct VehicleLimiter {
     limiter: DefaultKeyedRateLimiter<VehicleId>,
@@ -39,7 +40,7 @@ impl VehicleLimiter {
     }
 
     /// Takes `readings` from the vehicle's bucket, or refuses them all.
-    pub fn admit(&self, vehicle: &VehicleId, readings: usize) -> Result<(), ApiError> {
+    pub fn admit(&self, vehicle: &VehicleId, readings: usize) -> Result<(), RateLimited> {
         let n = NonZeroU32::new(u32::try_from(readings.max(1)).unwrap_or(u32::MAX))
             .expect("at least one");
         let retry_after = match self.limiter.check_key_n(vehicle, n) {
@@ -48,33 +49,22 @@ impl VehicleLimiter {
             // More than a whole burst at once: it can never pass as one request.
             Err(_) => Duration::from_secs(1),
         };
-        Err(ApiError::RateLimited {
-            limit: RateLimit {
-                name: "vehicle-readings",
-                vehicle: vehicle.as_str().to_owned(),
-                readings_per_second: self.readings_per_second.get(),
-                burst: self.burst.get(),
-                requested: readings,
-                retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
-            },
+        Err(RateLimited {
+            vehicle: vehicle.clone(),
+            readings_per_second: self.readings_per_second.get(),
+            burst: self.burst.get(),
+            requested: readings,
+            retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
         })
     }
 
     /// Drops the buckets of quiet vehicles once a minute, while the limiter is
     /// in use.
-    pub fn spawn_cleanup(self: &Arc<Self>) {
-        let weak: Weak<Self> = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(limiter) = weak.upgrade() else { return };
-                limiter.limiter.retain_recent();
-                limiter.limiter.shrink_to_fit();
-            }
-        });
+    pub fn upkeep(self: &Arc<Self>) -> Upkeep {
+        upkeep::every(Duration::from_secs(60), self, |limiter| {
+            limiter.limiter.retain_recent();
+            limiter.limiter.shrink_to_fit();
+        })
     }
 }
 
@@ -92,7 +82,7 @@ mod tests {
         let car = vehicle("car-1");
         assert!(limiter.admit(&car, 15).is_ok());
         assert!(limiter.admit(&car, 5).is_ok());
-        let Err(ApiError::RateLimited { limit }) = limiter.admit(&car, 1) else {
+        let Err(limit) = limiter.admit(&car, 1) else {
             panic!("the 21st reading within a moment must be refused");
         };
         assert_eq!((limit.readings_per_second, limit.burst, limit.requested), (10, 20, 1));
@@ -104,7 +94,7 @@ mod tests {
     #[test]
     fn a_request_larger_than_the_burst_is_refused_whole() {
         let limiter = VehicleLimiter::new(10, 20).unwrap();
-        assert!(matches!(limiter.admit(&vehicle("car"), 21), Err(ApiError::RateLimited { .. })));
+        assert!(limiter.admit(&vehicle("car"), 21).is_err());
         // Nothing was taken from the bucket.
         assert!(limiter.admit(&vehicle("car"), 20).is_ok());
     }

@@ -1,4 +1,5 @@
-//! Liveness and readiness, for orchestrators and load balancers.
+//! The operations surface: liveness and readiness, for orchestrators and load
+//! balancers, and Prometheus metrics.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,9 +7,16 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::AppState;
 use super::problem::{ApiError, Problem};
+use super::state::AppState;
+
+/// The surface's routes, documented.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {
@@ -37,12 +45,12 @@ pub async fn healthz() -> Json<Status> {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
-    match state.ping().await {
-        Ok(()) => Ok(Json(Status { status: "ready", store: Some(state.store.kind()) })),
-        Err(err) => Err(ApiError::NotReady(format!(
-            "the {} store is not reachable: {err}",
-            state.store.kind()
-        ))),
+    let store = state.fleet.store_kind();
+    match state.fleet.ping().await {
+        Ok(()) => Ok(Json(Status { status: "ready", store: Some(store) })),
+        Err(err) => {
+            Err(ApiError::NotReady(format!("the {store} store is not reachable: {}", err.report())))
+        }
     }
 }
 
@@ -57,6 +65,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.in_flight().set(state.in_flight.count() as f64);
-    state.refresh_vehicle_count().await;
+    state.fleet.refresh_vehicle_count().await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

@@ -1,37 +1,20 @@
-//! The seed's API, `/record` and `/collect`. Existing sensors and apps depend on
-//! these answers byte for byte: `{"success": true}`, and `current_…`/`average_…`
-//! with `null` when nothing has been recorded. They only ever grow new fields.
+//! `GET` and `POST /collect`: the current value and the window's average of
+//! every signal with data, for the vehicle a query or body names.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
-use super::body::{JsonBody, OptionalJsonBody};
-use super::openapi::{BodyErrors, ReadErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
-use super::problem::{ApiError, Problem};
-use super::{vehicle, wire};
-use crate::domain::SignalName;
-
-/// The name of `RecordBody`'s schema, which `openapi` completes from the catalog.
-pub(super) const RECORD_BODY: &str = "RecordBody";
-
-/// A seed reading: one or more catalog signals, by name or VSS path, plus
-/// optional `vehicle_id` and `timestamp`. The signal properties are added from
-/// the catalog when the router is built.
-#[derive(ToSchema)]
-#[schema(examples(json!({"engine_temperature": 90.5})))]
-#[allow(dead_code)] // documentation only: bodies are parsed by `wire`
-pub struct RecordBody {
-    /// The vehicle; `default` when absent.
-    #[schema(required = false)]
-    vehicle_id: VehicleIdSchema,
-    #[schema(required = false)]
-    timestamp: TimestampSchema,
-}
+use super::Legacy;
+use super::wire::parse_collect;
+use crate::domain::{Catalog, SignalName, VehicleId};
+use crate::http::body::OptionalJsonBody;
+use crate::http::openapi::{BodyErrors, ReadErrors, VehicleIdSchema};
+use crate::http::problem::{ApiError, FieldError, Problem};
+use crate::http::vehicle::{named_or_default, parse_vehicle_param};
 
 /// The name of `CollectBody`'s schema, which `openapi` closes to other fields.
 pub(super) const COLLECT_BODY: &str = "CollectBody";
@@ -55,12 +38,6 @@ pub struct CollectQuery {
     vehicle_id: Option<VehicleIdSchema>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct RecordOk {
-    /// Always `true`.
-    success: bool,
-}
-
 /// The name of `CollectResponse`'s schema, which `openapi` completes from the catalog.
 pub(super) const COLLECT_RESPONSE: &str = "CollectResponse";
 
@@ -79,30 +56,6 @@ pub struct CollectResponse {
     average_engine_temperature: Option<f64>,
 }
 
-/// Record one reading of the seed's car (or of `vehicle_id`).
-#[utoipa::path(
-    post,
-    path = "/record",
-    tag = "seed",
-    request_body(content = RecordBody, content_type = "application/json",
-        description = "Any Content-Type is accepted; the body must be JSON."),
-    responses(
-        (status = 200, description = "Stored", body = RecordOk),
-        BodyErrors,
-        (status = 422, description = "Invalid reading; nothing was stored. `errors[].pointer` names each bad field", body = Problem, content_type = "application/problem+json"),
-        WriteErrors,
-    )
-)]
-pub async fn record(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<RecordOk>, ApiError> {
-    let request = wire::parse_record(&body, &state.parse_context())?;
-    let vehicle = vehicle::named_or_default(request.vehicle);
-    state.record(&vehicle, &request.readings).await?;
-    Ok(Json(RecordOk { success: true }))
-}
-
 /// The current value and the window's average of every signal with data.
 #[utoipa::path(
     get,
@@ -119,7 +72,7 @@ pub async fn record(
     )
 )]
 pub async fn collect_get(
-    State(state): State<AppState>,
+    State(state): State<Legacy>,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
@@ -142,7 +95,7 @@ pub async fn collect_get(
     )
 )]
 pub async fn collect_post(
-    State(state): State<AppState>,
+    State(state): State<Legacy>,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
@@ -151,16 +104,16 @@ pub async fn collect_post(
 
 /// `/collect` answers GET and POST alike; two handlers give each its own operationId.
 async fn collect(
-    state: &AppState,
+    state: &Legacy,
     query: Option<&str>,
     body: Option<&Value>,
 ) -> Result<Response, ApiError> {
-    let vehicle = vehicle::for_collect(query, body)?;
-    let aggregates = state.aggregates(&vehicle, state.catalog.names()).await?;
+    let vehicle = for_collect(query, body)?;
+    let aggregates = state.app.fleet.aggregates(&vehicle, state.app.catalog.names()).await?;
 
     let mut answer = Vec::with_capacity(2 * aggregates.len() + 2);
     for (signal, aggregate) in &aggregates {
-        if let Some(keys) = state.seed_keys.get(signal) {
+        if let Some(keys) = state.collect_keys.get(signal) {
             answer.push((keys.current.as_str(), Some(aggregate.current)));
             answer.push((keys.average.as_str(), Some(aggregate.average)));
         }
@@ -174,8 +127,54 @@ async fn collect(
     Ok(Json(CollectAnswer(answer)).into_response())
 }
 
+/// The vehicle of a `/collect`: `?vehicle_id=` or `{"vehicle_id": …}` (the same
+/// one if both), else `default`.
+fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, ApiError> {
+    let from_body = parse_collect(body)?;
+    let mut from_query = None;
+    // Other parameters are ignored, as the seed's server ignored them all: apps
+    // add cache busters such as `?_=1700000000`. Decoded in place: only a
+    // `vehicle_id` whose value is percent-encoded costs a copy.
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key == "vehicle_id" {
+            from_query = Some(parse_vehicle_param(&value)?);
+        }
+    }
+    match (from_query, from_body) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(vec![FieldError::new(
+            "/vehicle_id",
+            format!(
+                "the query names vehicle {:?} but the body names {:?}; name one",
+                a.as_str(),
+                b.as_str()
+            ),
+        )])),
+        (query, body) => Ok(named_or_default(query.or(body))),
+    }
+}
+
+/// `current_…` and `average_…` of every catalog signal, as `/collect` answers them.
+pub(super) fn add_collected_signals(schema: &mut Value, catalog: &Catalog) {
+    let properties = schema
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .expect("the collect response has properties");
+    for spec in catalog.signals() {
+        let name = spec.name.as_str();
+        for (prefix, what) in [("current", "The newest"), ("average", "The window's mean")] {
+            let description = format!(
+                "{what} `{name}`, in {}; present once the vehicle has sent one.",
+                spec.unit
+            );
+            properties
+                .entry(format!("{prefix}_{name}"))
+                .or_insert_with(|| json!({"type": "number", "description": description}));
+        }
+    }
+}
+
 /// `/collect`'s answer, written straight from the aggregates (keys made once,
-/// see `SeedKeys`) rather than through a map of freshly formatted keys. `None`
+/// see `CollectKeys`) rather than through a map of freshly formatted keys. `None`
 /// is `null`: engine temperature is always in the answer, `null` until the
 /// vehicle sends one.
 struct CollectAnswer<'a>(Vec<(&'a str, Option<f64>)>);
@@ -188,20 +187,20 @@ impl Serialize for CollectAnswer<'_> {
 
 /// The keys of `/collect`'s answer for each signal of the catalog:
 /// `current_<signal>` and `average_<signal>`.
-pub struct SeedKeys(Vec<(SignalName, CollectKeys)>);
+pub(super) struct CollectKeys(Vec<(SignalName, Keys)>);
 
-pub struct CollectKeys {
+struct Keys {
     current: String,
     average: String,
 }
 
-impl SeedKeys {
-    pub fn new(signals: &[SignalName]) -> Self {
+impl CollectKeys {
+    pub(super) fn new(signals: &[SignalName]) -> Self {
         Self(
             signals
                 .iter()
                 .map(|signal| {
-                    let keys = CollectKeys {
+                    let keys = Keys {
                         current: format!("current_{signal}"),
                         average: format!("average_{signal}"),
                     };
@@ -211,7 +210,7 @@ impl SeedKeys {
         )
     }
 
-    fn get(&self, signal: &SignalName) -> Option<&CollectKeys> {
+    fn get(&self, signal: &SignalName) -> Option<&Keys> {
         self.0.iter().find(|(name, _)| name == signal).map(|(_, keys)| keys)
     }
 }

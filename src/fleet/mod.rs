@@ -1,0 +1,138 @@
+//! The fleet service: what each operation on the fleet *does*, independent of
+//! HTTP. Recording applies the vehicle's rate limit, stamps the reading's
+//! arrival and stores it; every store call is measured. The HTTP surfaces call
+//! these operations and turn a [`FleetError`] into their own answer.
+//!
+//! Identity checks and stream subscriptions are operations of this service too,
+//! when they come.
+//!
+//! Of the service's three limits, this module holds the one about the fleet,
+//! the per-vehicle rate ([`rate_limit`]); connections are the server's
+//! (`server::Listener`) and requests in flight the HTTP layer's
+//! (`http::admission`).
+
+mod error;
+pub mod rate_limit;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use self::error::{FleetError, RateLimited};
+pub use self::rate_limit::VehicleLimiter;
+use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId};
+use crate::metrics::Metrics;
+use crate::store::{DynStore, StoreError, VehicleHistory};
+
+/// How often `/metrics` may count the store's vehicles (a scan, on Redis).
+const VEHICLE_COUNT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The service, over one store.
+pub struct Fleet {
+    store: DynStore,
+    clock: Arc<Clock>,
+    metrics: Metrics,
+    limiter: Option<Arc<VehicleLimiter>>,
+    /// When the vehicle count was last taken; held while one is being taken.
+    vehicles_counted_at: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Fleet {
+    /// The service over `store`, stamping with `clock`, limiting each vehicle
+    /// with `limiter` (none: no limit).
+    pub fn new(
+        store: DynStore,
+        clock: Arc<Clock>,
+        metrics: Metrics,
+        limiter: Option<Arc<VehicleLimiter>>,
+    ) -> Self {
+        Self { store, clock, metrics, limiter, vehicles_counted_at: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The store's short name: `memory` or `redis`.
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// The store, for its background upkeep.
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    /// The per-vehicle rate limit, if there is one, for its background upkeep.
+    pub fn limiter(&self) -> Option<&Arc<VehicleLimiter>> {
+        self.limiter.as_ref()
+    }
+
+    /// Stores one vehicle's readings, if its rate limit allows them.
+    pub async fn record(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+    ) -> Result<(), FleetError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.admit(vehicle, readings.len()).inspect_err(|_| self.metrics.rate_limited())?;
+        }
+        let received_at = self.clock.now();
+        self.observe("record", self.store.record(vehicle, readings, received_at)).await?;
+        self.metrics.readings_accepted(readings.len());
+        Ok(())
+    }
+
+    /// The stored history of `signals`, or `None` for a vehicle never seen
+    /// (within the retention period).
+    pub async fn history(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Option<VehicleHistory>, FleetError> {
+        Ok(self.observe("history", self.store.history(vehicle, signals)).await?)
+    }
+
+    /// The aggregates of each of `signals` with samples.
+    pub async fn aggregates(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Vec<(SignalName, Aggregate)>, FleetError> {
+        Ok(self.observe("history", self.store.aggregates(vehicle, signals)).await?)
+    }
+
+    /// Whether the store answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.observe("ping", self.store.ping()).await
+    }
+
+    /// Updates the vehicles gauge, at most once per `VEHICLE_COUNT_INTERVAL`
+    /// and one count at a time however many scrapes arrive: on Redis a count is
+    /// a scan of the keyspace. A failed count leaves the last one in place.
+    pub async fn refresh_vehicle_count(&self) {
+        let Ok(mut counted_at) = self.vehicles_counted_at.try_lock() else { return };
+        if counted_at.is_some_and(|at| at.elapsed() < VEHICLE_COUNT_INTERVAL) {
+            return;
+        }
+        if let Ok(count) = self.observe("vehicle_count", self.store.vehicle_count()).await {
+            self.metrics.set_vehicles(count);
+        }
+        *counted_at = Some(Instant::now());
+    }
+
+    /// Measures a call to a remote store (see `Store::is_remote`). Each store
+    /// bounds its own calls by `StoreLimits::timeout` (the Redis store must:
+    /// it replaces a connection that missed its deadline), so there is no
+    /// second timer here.
+    async fn observe<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if !self.store.is_remote() {
+            return call.await;
+        }
+        let started = Instant::now();
+        let outcome = call.await;
+        let error = outcome.as_ref().err().map(StoreError::kind);
+        self.metrics.store_operation(operation, started.elapsed(), error);
+        outcome
+    }
+}
