@@ -9,17 +9,18 @@
 //! in fixed 0.1 s steps, so its curves are the same at any sampling rate.
 
 mod model;
+mod stats;
 
 use model::SplitMix64;
 pub use model::{Values, VehicleModel};
+pub use stats::Report;
+use stats::{Outcome, Stats};
 
-use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -31,40 +32,6 @@ use crate::domain::VehicleId;
 
 /// How long one request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What a run did, also printed as its last line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    pub vehicles: u32,
-    pub elapsed: Duration,
-    /// Readings in requests the server answered with 2xx.
-    pub sent_readings: u64,
-    pub requests: u64,
-    /// Requests answered with a non-2xx status or not answered at all.
-    pub errors: u64,
-    /// Request latencies in µs, over the requests that got an answer; 0 when none did.
-    pub p50_us: u64,
-    /// 99th percentile, µs.
-    pub p99_us: u64,
-    /// Slowest answer, µs.
-    pub max_us: u64,
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rate = per_second(self.sent_readings, self.elapsed);
-        write!(
-            f,
-            "done: t={} vehicles={} sent={} ({rate:.1}/s) requests={} errors={} {}",
-            seconds(self.elapsed),
-            self.vehicles,
-            self.sent_readings,
-            self.requests,
-            self.errors,
-            latencies(self.p50_us, self.p99_us, self.max_us),
-        )
-    }
-}
 
 /// Drives the fleet until `settings.duration` is over or `shutdown` completes,
 /// printing a summary line every interval. Each car then sends what it has
@@ -254,110 +221,6 @@ impl Shared {
     }
 }
 
-enum Outcome {
-    Accepted(Duration),
-    /// Answered, but not with 2xx.
-    Refused(Duration, String),
-    /// No answer: refused connection, timeout, broken connection.
-    Failed(String),
-}
-
-/// The counters every car adds to. A std `Mutex`: nothing awaits while it is
-/// held, and holding it is a few additions.
-struct Stats(Mutex<Tally>);
-
-struct Tally {
-    sent: u64,
-    requests: u64,
-    errors: u64,
-    first_error_shown: bool,
-    latency: Histogram<u64>,
-    /// Since the last summary line.
-    recent_latency: Histogram<u64>,
-    recent_sent: u64,
-    last_line: Duration,
-}
-
-impl Stats {
-    fn new() -> Self {
-        let histogram = || {
-            // 1 µs to 1 minute at 3 significant digits: a few tens of kB.
-            Histogram::new_with_bounds(1, 60_000_000, 3).expect("the bounds are valid")
-        };
-        Self(Mutex::new(Tally {
-            sent: 0,
-            requests: 0,
-            errors: 0,
-            first_error_shown: false,
-            latency: histogram(),
-            recent_latency: histogram(),
-            recent_sent: 0,
-            last_line: Duration::ZERO,
-        }))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
-        // The counters stay meaningful even if a car panicked mid-update.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Counts one request; returns the error message if it is the first error.
-    fn record(&self, readings: usize, outcome: Outcome) -> Option<String> {
-        let mut tally = self.lock();
-        tally.requests += 1;
-        let (latency, error) = match outcome {
-            Outcome::Accepted(latency) => {
-                tally.sent += readings as u64;
-                tally.recent_sent += readings as u64;
-                (Some(latency), None)
-            }
-            Outcome::Refused(latency, message) => (Some(latency), Some(message)),
-            Outcome::Failed(message) => (None, Some(message)),
-        };
-        if let Some(latency) = latency {
-            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
-            tally.latency.saturating_record(micros);
-            tally.recent_latency.saturating_record(micros);
-        }
-        let error = error?;
-        tally.errors += 1;
-        let first = !std::mem::replace(&mut tally.first_error_shown, true);
-        first.then_some(error)
-    }
-
-    /// The live summary line, which starts a new interval.
-    fn interval_line(&self, elapsed: Duration, vehicles: u32) -> String {
-        let mut tally = self.lock();
-        let rate = per_second(tally.recent_sent, elapsed.saturating_sub(tally.last_line));
-        let recent = &tally.recent_latency;
-        let line = format!(
-            "t={} vehicles={vehicles} sent={} ({rate:.1}/s) errors={} {}",
-            seconds(elapsed),
-            tally.sent,
-            tally.errors,
-            latencies(recent.value_at_quantile(0.5), recent.value_at_quantile(0.99), recent.max()),
-        );
-        tally.recent_latency.reset();
-        tally.recent_sent = 0;
-        tally.last_line = elapsed;
-        line
-    }
-
-    fn report(&self, vehicles: u32, elapsed: Duration) -> Report {
-        let tally = self.lock();
-        Report {
-            vehicles,
-            elapsed,
-            sent_readings: tally.sent,
-            requests: tally.requests,
-            errors: tally.errors,
-            p50_us: tally.latency.value_at_quantile(0.5),
-            p99_us: tally.latency.value_at_quantile(0.99),
-            max_us: tally.latency.max(),
-        }
-    }
-}
-
 fn start_line(settings: &SimulateSettings, server: &str, cars: &[Car], seed: u64) -> String {
     let (first, last) = (&cars[0].id, &cars[cars.len() - 1].id);
     let until = match settings.duration {
@@ -369,31 +232,6 @@ fn start_line(settings: &SimulateSettings, server: &str, cars: &[Car], seed: u64
          against {} {until} (seed {seed}); watch one with: curl {}/v1/vehicles/{first}",
         settings.vehicles, settings.rate, settings.batch, server, server
     )
-}
-
-fn per_second(count: u64, over: Duration) -> f64 {
-    if over.is_zero() { 0.0 } else { count as f64 / over.as_secs_f64() }
-}
-
-/// `12s`, or `12.5s` when not a whole second.
-fn seconds(duration: Duration) -> String {
-    let tenths = (duration.as_secs_f64() * 10.0).round() as u64;
-    if tenths.is_multiple_of(10) {
-        format!("{}s", tenths / 10)
-    } else {
-        format!("{}.{}s", tenths / 10, tenths % 10)
-    }
-}
-
-fn latencies(p50_us: u64, p99_us: u64, max_us: u64) -> String {
-    if max_us == 0 {
-        return "p50=- p99=- max=-".to_owned();
-    }
-    let ms = |us: u64| {
-        let ms = us as f64 / 1000.0;
-        if ms < 1.0 { format!("{ms:.2}ms") } else { format!("{ms:.1}ms") }
-    };
-    format!("p50={} p99={} max={}", ms(p50_us), ms(p99_us), ms(max_us))
 }
 
 /// A transport error by its causes ("connection refused" sits a few levels
@@ -443,152 +281,4 @@ fn vehicle_seed(fleet_seed: u64, number: u32) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::Parser;
-    use serde_json::json;
-
-    use super::*;
-    use crate::domain::{Catalog, Clock};
-    use crate::http::v1::wire::parse_batch;
-    use crate::http::wire::ParseContext;
-
-    /// Samples `car` every `dt` seconds for `seconds` of simulated time.
-    #[test]
-    fn a_sample_is_a_reading_the_server_accepts() {
-        let values = VehicleModel::new(1).step(0.0);
-        let now = epoch_millis(SystemTime::now());
-        let single = serde_json::to_value(Sample { timestamp: now, values }).unwrap();
-        assert_eq!(single["timestamp"], json!(now));
-        assert_eq!(single["engine_rpm"], json!(values.engine_rpm));
-        let batch = serde_json::to_value([
-            Sample { timestamp: now, values },
-            Sample { timestamp: now + 500, values },
-        ])
-        .unwrap();
-        let (catalog, clock) = (Catalog::builtin(), Clock::new());
-        let ctx = ParseContext { catalog: &catalog, clock: &clock };
-        assert_eq!(parse_batch(&single, &ctx).unwrap().len(), 4);
-        let readings = parse_batch(&batch, &ctx).unwrap();
-        assert_eq!(readings.len(), 8);
-        assert_eq!(readings[0].at.as_millis(), now);
-        assert_eq!(readings[7].at.as_millis(), now + 500);
-    }
-
-    #[test]
-    fn cars_are_numbered_with_the_prefix_and_keep_their_curves_as_the_fleet_grows() {
-        let small = fleet("http://h:1", "sim-", 10, 5).unwrap();
-        let ids: Vec<_> = small.iter().map(|car| car.id.as_str()).collect();
-        assert_eq!(ids[0], "sim-001");
-        assert_eq!(ids[9], "sim-010");
-        assert_eq!(small[0].url, "http://h:1/v1/vehicles/sim-001/readings");
-        let large = fleet("http://h:1", "", 1000, 5).unwrap();
-        assert_eq!((large[0].id.as_str(), large[999].id.as_str()), ("0001", "1000"));
-        let (mut a, mut b) = (small[3].model.clone(), large[3].model.clone());
-        assert_eq!(a.step(60.0), b.step(60.0));
-    }
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        settings: SimulateSettings,
-    }
-
-    fn parse(args: &[&str]) -> Result<SimulateSettings, String> {
-        Cli::try_parse_from(std::iter::once("simulate").chain(args.iter().copied()))
-            .map(|cli| cli.settings)
-            .map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn the_defaults_simulate_ten_cars_against_a_local_server() {
-        let settings = parse(&[]).unwrap();
-        assert_eq!(settings.server, "http://127.0.0.1:8000");
-        assert_eq!((settings.vehicles, settings.rate, settings.batch), (10, 2.0, 1));
-        assert_eq!(settings.duration, None);
-        assert_eq!(settings.prefix, "sim-");
-        assert_eq!(settings.summary_interval, Duration::from_secs(1));
-        let settings = parse(&[
-            "--server=http://tributary:8000/",
-            "--vehicles=3",
-            "--rate=0.5",
-            "--batch=20",
-            "--duration=1m",
-            "--prefix=bench.",
-            "--seed=9",
-            "--summary-interval=500ms",
-        ])
-        .unwrap();
-        assert_eq!(settings.server, "http://tributary:8000");
-        assert_eq!(settings.duration, Some(Duration::from_secs(60)));
-        assert_eq!(settings.seed, Some(9));
-    }
-
-    #[test]
-    fn bad_settings_are_refused_with_a_reason() {
-        let cases: [(&[&str], &str); 11] = [
-            (&["--rate=0"], "0.001 to 1000"),
-            (&["--rate=fast"], "not a number"),
-            (&["--rate=NaN"], "0.001 to 1000"),
-            (&["--batch=0"], "1..=1000"),
-            (&["--batch=1001"], "1..=1000"),
-            (&["--vehicles=0"], "1..=10000"),
-            (&["--prefix=a b"], "vehicle id"),
-            (&["--server=https://tributary.example"], "plain http"),
-            (&["--server=localhost:8000"], "plain http"),
-            (&["--server=http://h:1/?x=1"], "query"),
-            (&["--duration=0s"], "longer than zero"),
-        ];
-        for (args, expected) in cases {
-            let err = parse(args).expect_err(&format!("{args:?}"));
-            assert!(err.contains(expected), "{args:?}: {err}");
-        }
-    }
-
-    #[tokio::test]
-    async fn settings_built_in_code_are_checked_too() {
-        let good = parse(&["--duration=1s"]).unwrap();
-        assert_eq!(check(&good).unwrap(), "http://127.0.0.1:8000");
-        type Spoil = fn(&mut SimulateSettings);
-        let cases: [(Spoil, &str); 6] = [
-            (|s| s.rate = 0.0, "rate"),
-            (|s| s.vehicles = 0, "vehicles"),
-            (|s| s.batch = 1001, "batch"),
-            (|s| s.summary_interval = Duration::ZERO, "longer than zero"),
-            (|s| s.prefix = "a/".into(), "prefix"),
-            (|s| s.server = "ftp://h".into(), "server"),
-        ];
-        for (spoil, expected) in cases {
-            let mut settings = good.clone();
-            spoil(&mut settings);
-            let err = run(settings, std::future::ready(())).await.unwrap_err();
-            assert!(err.to_string().contains(expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn the_summary_counts_readings_errors_and_recent_latency() {
-        let stats = Stats::new();
-        assert!(stats.record(5, Outcome::Accepted(Duration::from_micros(800))).is_none());
-        assert_eq!(
-            stats.record(1, Outcome::Refused(Duration::from_millis(2), "422: bad".into())),
-            Some("422: bad".to_owned())
-        );
-        assert!(stats.record(1, Outcome::Failed("refused".into())).is_none());
-        let line = stats.interval_line(Duration::from_secs(2), 3);
-        assert!(line.starts_with("t=2s vehicles=3 sent=5 (2.5/s) errors=2 p50=0.80ms"), "{line}");
-        let line = stats.interval_line(Duration::from_millis(2500), 3);
-        assert!(line.ends_with("(0.0/s) errors=2 p50=- p99=- max=-"), "{line}");
-        let report = stats.report(3, Duration::from_secs(5));
-        assert_eq!((report.sent_readings, report.requests, report.errors), (5, 3, 2));
-        assert!(report.max_us >= 2000 && report.p50_us >= 800, "{report:?}");
-        assert!(report.to_string().starts_with("done: t=5s vehicles=3 sent=5 (1.0/s)"));
-    }
-
-    #[test]
-    fn problem_details_are_shown_as_their_detail() {
-        let body = br#"{"type":"about:blank","title":"Invalid","status":422,"detail":"engine_rpm is out of range"}"#;
-        assert_eq!(problem_detail(body), "engine_rpm is out of range");
-        assert_eq!(problem_detail(b"Bad Gateway"), "Bad Gateway");
-        assert_eq!(problem_detail(b""), "(empty body)");
-    }
-}
+mod tests;
