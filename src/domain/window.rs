@@ -3,7 +3,7 @@
 //! Redis store keeps them in sorted sets, trimmed by its Lua script, and reads
 //! them back as samples. Both compute their aggregates with [`Aggregate::of`]
 //! (the memory store when a window changes, Redis on each read), and a
-//! property test (`tests/store_properties.rs`) holds the two stores' windows,
+//! property test (`tests/api/store_properties.rs`) holds the two stores' windows,
 //! totals and aggregates to each other.
 
 use std::collections::BTreeMap;

@@ -2,11 +2,9 @@
 //! agree, its examples are accepted, its schemas follow the signal catalog, and
 //! what it says about requests is what the parser enforces.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Answer, Backend, TestApp, spawn_app, spawn_app_with};
+use crate::common::{Answer, Backend, TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 /// What the service serves, by method and path template.
@@ -293,7 +291,7 @@ async fn no_request_body_or_parameter_is_nullable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_from_a_catalog_file_are_documented_with_their_ranges() {
-    let file = common::battery_voltage_catalog();
+    let file = crate::common::battery_voltage_catalog();
     let path = file.path().to_owned();
     let app = spawn_app_with(Backend::Memory, |s| s.signals = Some(path)).await;
     let document = document(&app).await;

@@ -1,6 +1,5 @@
 //! Test helpers: a real `redis-server` on a free port, and the real application
 //! started in-process on a free port, with one helper per endpoint.
-#![allow(dead_code)] // each test crate uses a different subset
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

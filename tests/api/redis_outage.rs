@@ -2,11 +2,11 @@
 //! no hang, recovery by itself). Under load, and when Redis stops answering,
 //! see `reliability.rs`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Backend, FAST_503, RedisServer, eventually, free_port, spawn_app_at, spawn_app_with};
+use crate::common::{
+    Backend, FAST_503, RedisServer, eventually, free_port, spawn_app_at, spawn_app_with,
+};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

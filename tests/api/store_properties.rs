@@ -1,12 +1,10 @@
 //! Properties of the `Store` trait that must hold on both stores, whatever order
 //! readings arrive in and however they are split into batches.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Backend, RedisServer};
+use crate::common::{Backend, RedisServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::runtime::Runtime;

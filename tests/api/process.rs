@@ -1,13 +1,11 @@
 //! The real binary as an operator runs it: `--help`, logs, signals.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::Process;
+use crate::common::Process;
 
 /// A `tributary serve` process, killed if the test ends early. Its logs are
 /// read as they come, so a chatty server never blocks on a full pipe.
@@ -19,7 +17,7 @@ struct Server {
 
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Self {
-        let (mut process, port) = common::start_binary(envs, Stdio::piped());
+        let (mut process, port) = crate::common::start_binary(envs, Stdio::piped());
         let mut stderr = process.0.stderr.take().unwrap();
         let logs = std::thread::spawn(move || {
             let mut logs = String::new();
@@ -218,7 +216,7 @@ async fn ten_times_more_clients_than_the_in_flight_limit_get_200_or_503_and_noth
  {
     const CLIENTS: usize = 40;
     const EACH: usize = 50;
-    let redis = common::RedisServer::start();
+    let redis = crate::common::RedisServer::start();
     let server = Server::start(&[
         ("TRIBUTARY_REDIS_URL", redis.url().as_str()),
         ("TRIBUTARY_MAX_IN_FLIGHT", "4"),

@@ -2,13 +2,11 @@
 //! (503 at once, not a queue), the per-vehicle rate limit (429), the connection
 //! limit, and the metrics that show them.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Backend, spawn_app_with};
+use crate::common::{Backend, spawn_app_with};
 use serde_json::json;
 
 /// Opens a connection and sends a POST's headers and the first byte of its
@@ -64,7 +62,7 @@ async fn past_the_in_flight_limit_requests_get_503_at_once_and_nothing_is_stored
     let body = r#"{"engine_temperature": 80}"#;
     let held: Vec<_> = (0..3).map(|_| half_sent_post(app.port, "/record", body)).collect();
     // Each held request has taken its slot once the server has read its headers.
-    common::eventually(Duration::from_secs(5), "three requests in flight", || async {
+    crate::common::eventually(Duration::from_secs(5), "three requests in flight", || async {
         let text = app.get("/metrics").await.text;
         (metric(&text, "tributary_http_requests_in_flight") == Some(3.0)).then_some(())
     })

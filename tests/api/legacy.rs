@@ -1,13 +1,11 @@
 //! The seed's API on both stores: exact answers, the window, concurrency, and
 //! every kind of bad input.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Backend, spawn_app, spawn_app_with};
+use crate::common::{Backend, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 async fn record_answers_exactly_what_the_seed_answered(backend: Backend) {

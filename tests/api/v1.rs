@@ -3,11 +3,9 @@
 //! isolation, the seed's endpoints growing without breaking, the signal catalog,
 //! and retention. The OpenAPI document is tested in `openapi.rs`.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Answer, Backend, TestApp, eventually, spawn_app, spawn_app_with};
+use crate::common::{Answer, Backend, TestApp, eventually, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use tributary::config::ServeSettings;
 use tributary::domain::{Reading, SignalName, StampedBy, Timestamp, VehicleId};
@@ -670,7 +668,7 @@ async fn the_signal_list_has_the_four_built_ins(backend: Backend) {
 }
 
 async fn a_catalog_file_adds_a_signal_that_every_endpoint_accepts(backend: Backend) {
-    let file = common::battery_voltage_catalog();
+    let file = crate::common::battery_voltage_catalog();
     let path = file.path().to_owned();
     let app = spawn_app_with(backend, |s| s.signals = Some(path)).await;
 

@@ -1,11 +1,9 @@
 //! `tributary simulate` against the real server, started in-process on a free
 //! port: what a person does by hand with two terminals, checked end to end.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, TestApp, free_port, spawn_app};
+use crate::common::{Backend, TestApp, free_port, spawn_app};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

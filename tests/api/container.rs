@@ -7,8 +7,6 @@
 //! lost, and Redis cannot be reached from outside. `scripts/compose-smoke` runs
 //! the real stack where a Docker engine exists.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::Permissions;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -17,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
-use common::{Process, free_port};
+use crate::common::{Process, free_port};
 use serde_norway::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_tributary");

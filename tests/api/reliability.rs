@@ -2,15 +2,13 @@
 //! that stops answering, and SIGTERM under load. Each test states a promise a
 //! client can build on; see the README's "Operating it".
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::faults::{SilentServer, TcpProxy};
-use common::{Backend, TestApp, eventually, spawn_app_at, spawn_app_on, spawn_app_with};
+use crate::common::faults::{SilentServer, TcpProxy};
+use crate::common::{Backend, TestApp, eventually, spawn_app_at, spawn_app_on, spawn_app_with};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -181,7 +179,7 @@ async fn redis_sigkilled_under_load_costs_fast_503s_then_recovers_in_2s_losing_n
                     acknowledged.insert(a.seq);
                 }
                 Ok(503) => {
-                    assert!(a.took < common::FAST_503, "w{w}: a 503 took {:?}", a.took);
+                    assert!(a.took < crate::common::FAST_503, "w{w}: a 503 took {:?}", a.took);
                     assert!(a.retry_after, "w{w}: a 503 without Retry-After");
                 }
                 ref other => panic!("w{w}: reading {} got {other:?}", a.seq),
@@ -241,7 +239,7 @@ async fn a_redis_that_accepts_but_never_answers_gets_503s_within_the_store_deadl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_goes_silent_gets_503s_within_the_deadline_and_is_replaced() {
-    let redis = common::RedisServer::start();
+    let redis = crate::common::RedisServer::start();
     let proxy = TcpProxy::start(redis.port).await;
     let app = spawn_app_at(proxy.url()).await;
     let app = &app;
@@ -383,15 +381,15 @@ async fn sensor(port: u16, vehicle: String, acknowledged: Arc<AtomicUsize>) -> V
 /// refused, never half-answered; the process exits 0; on Redis, every
 /// acknowledged reading is there for the next process.
 async fn sigterm_under_load_answers_every_request_sent_before_it_and_exits_0(backend: Backend) {
-    let redis = (backend == Backend::Redis).then(common::RedisServer::start);
+    let redis = (backend == Backend::Redis).then(crate::common::RedisServer::start);
     let window = WINDOW.to_string();
     let mut envs = vec![("TRIBUTARY_WINDOW", window.as_str()), ("TRIBUTARY_LOG", "warn")];
-    let url = redis.as_ref().map(common::RedisServer::url);
+    let url = redis.as_ref().map(crate::common::RedisServer::url);
     if let Some(url) = &url {
         envs.push(("TRIBUTARY_REDIS_URL", url));
     }
     let log = tempfile::NamedTempFile::new().unwrap();
-    let (mut server, port) = common::start_binary(&envs, log.reopen().unwrap());
+    let (mut server, port) = crate::common::start_binary(&envs, log.reopen().unwrap());
     let logs = || std::fs::read_to_string(log.path()).unwrap();
 
     let counters: Vec<Arc<AtomicUsize>> = (0..32).map(|_| Arc::default()).collect();

@@ -1,0 +1,17 @@
+//! Tributary's integration tests, as one crate (one build, one binary), a
+//! module per topic. They run against the real router or binary and real
+//! `redis-server` processes that they start on free ports (see `common`).
+
+#[macro_use]
+mod common;
+mod container;
+mod legacy;
+mod limits;
+mod openapi;
+mod process;
+mod redis_outage;
+mod reliability;
+mod scripts;
+mod simulate;
+mod store_properties;
+mod v1;
