@@ -1,9 +1,12 @@
 //! Tributary: the backend between the sensors in a car and the driver's phone.
+//! Arrows point down only:
 //!
+//! - [`startup`]: builds and runs the service from [`config`] settings (wiring only).
+//! - [`server`]: the accept loop and each connection.
+//! - [`http`]: one module per API surface (legacy, v1, ops) and what they share.
+//! - [`fleet`]: the service: what each operation does, independent of HTTP.
 //! - [`domain`]: readings, signals, vehicles, windows; no I/O.
 //! - [`store`]: the `Store` trait and its memory and Redis implementations.
-//! - [`http`]: routes, wire formats and errors, over the `Store` trait.
-//! - [`startup`]: builds and runs the service from [`config`] settings.
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
 pub mod config;
