@@ -1,6 +1,6 @@
 //! Reaching Redis: over TLS, and when it goes away and comes back (fast 503s,
 //! no hang, recovery by itself). Under load, and when Redis stops answering,
-//! see `reliability.rs`.
+//! see `reliability/`.
 
 use std::time::{Duration, Instant};
 
