@@ -8,15 +8,17 @@
 //! module only describes them, using their constants where they have one.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use utoipa::openapi::RefOr;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{
     KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, OpenApi, PartialSchema, ToSchema};
 
-use super::problem::Problem;
+use super::problem::{Problem, ProblemKind};
 use crate::domain::vehicle::VEHICLE_ID_PATTERN;
 use crate::domain::{Catalog, MAX_FUTURE_MICROS, MILLIS_2000, SignalSpec};
 
@@ -159,74 +161,133 @@ pub(super) fn escape_regex(text: &str) -> String {
     escaped
 }
 
+/// One documented error answer: the problem kinds it covers, all of one status,
+/// and what it tells a client.
+struct ErrorAnswer {
+    kinds: &'static [ProblemKind],
+    description: &'static str,
+}
+
+/// The responses of an error set, with each status, and whether it carries
+/// `Retry-After`, taken from [`ProblemKind`]'s table (utoipa's derive would
+/// want them written again as literals).
+fn error_responses(answers: &[ErrorAnswer]) -> BTreeMap<String, RefOr<Response>> {
+    answers
+        .iter()
+        .map(|answer| {
+            let status = answer.kinds[0].status();
+            assert!(
+                answer.kinds.iter().all(|kind| kind.status() == status),
+                "one documented answer per status: {:?}",
+                answer.kinds
+            );
+            let mut response = ResponseBuilder::new().description(answer.description).content(
+                "application/problem+json",
+                Content::new(Some(Ref::from_schema_name(Problem::name()))),
+            );
+            if answer.kinds.iter().any(|kind| kind.retry_after()) {
+                let seconds = HeaderBuilder::new()
+                    .schema(u32::schema())
+                    .description(Some("Seconds to wait before retrying"));
+                response = response.header("Retry-After", seconds.build());
+            }
+            (status.as_str().to_owned(), response.build().into())
+        })
+        .collect()
+}
+
 /// What reading a JSON request body can answer (see `body.rs`).
-#[derive(IntoResponses)]
-#[allow(dead_code)] // documentation only
-pub(super) enum BodyErrors {
-    /// The body is not JSON.
-    #[response(status = 400, content_type = "application/problem+json")]
-    Malformed(Problem),
-    /// The body did not arrive within the client timeout.
-    #[response(status = 408, content_type = "application/problem+json")]
-    Timeout(Problem),
-    /// The body is over 1 MiB.
-    #[response(status = 413, content_type = "application/problem+json")]
-    TooLarge(Problem),
-    /// A `Content-Encoding` other than `identity`: send the body uncompressed.
-    #[response(status = 415, content_type = "application/problem+json")]
-    Encoding(Problem),
+pub(super) struct BodyErrors;
+
+impl BodyErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer { kinds: &[ProblemKind::MalformedBody], description: "The body is not JSON." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::BodyTimeout],
+            description: "The body did not arrive within the client timeout.",
+        },
+        ErrorAnswer { kinds: &[ProblemKind::BodyTooLarge], description: "The body is over 1 MiB." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::UnsupportedEncoding],
+            description: "A `Content-Encoding` other than `identity`: send the body uncompressed.",
+        },
+    ];
 }
 
 /// How a request that writes readings is refused when the service or its
 /// store cannot take it: rate limit, overload, store failure.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // documentation only
-pub(super) enum WriteErrors {
-    /// Internal error, logged; the readings may or may not have been stored.
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(Problem),
-    /// The vehicle's rate limit (`rate-limited`): nothing was stored; `limit`
-    /// says which limit and when to retry.
-    #[response(
-        status = 429,
-        content_type = "application/problem+json",
-        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
-    )]
-    RateLimited(Problem),
-    /// The server is at its in-flight limit (`overloaded`: refused unread), or
-    /// the store is unavailable (`store-unavailable`: the readings
-    /// may or may not have been stored, as a Redis call that timed out may still
-    /// have been applied). Retrying with the same device `timestamp` is
-    /// idempotent; without one, a retry may store the reading twice.
-    #[response(
-        status = 503,
-        content_type = "application/problem+json",
-        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
-    )]
-    Unavailable(Problem),
+pub(super) struct WriteErrors;
+
+impl WriteErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer {
+            kinds: &[ProblemKind::Internal],
+            description: "Internal error, logged; the readings may or may not have been stored.",
+        },
+        ErrorAnswer {
+            kinds: &[ProblemKind::RateLimited],
+            description: "The vehicle's rate limit (`rate-limited`): nothing was stored; `limit`\n\
+                          says which limit and when to retry.",
+        },
+        ErrorAnswer {
+            kinds: &[ProblemKind::Overloaded, ProblemKind::StoreUnavailable],
+            description: "The server is at its in-flight limit (`overloaded`: refused unread), or\n\
+                          the store is unavailable (`store-unavailable`: the readings\n\
+                          may or may not have been stored, as a Redis call that timed out may still\n\
+                          have been applied). Retrying with the same device `timestamp` is\n\
+                          idempotent; without one, a retry may store the reading twice.",
+        },
+    ];
 }
 
 /// How a request that only reads is refused when the service or its store
 /// cannot answer: overload, store failure.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // documentation only
-pub(super) enum ReadErrors {
-    /// Internal error, logged.
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(Problem),
-    /// The store is unavailable (`store-unavailable`), or the server is at its
-    /// in-flight limit (`overloaded`); retry shortly.
-    #[response(
-        status = 503,
-        content_type = "application/problem+json",
-        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
-    )]
-    Unavailable(Problem),
+pub(super) struct ReadErrors;
+
+impl ReadErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer { kinds: &[ProblemKind::Internal], description: "Internal error, logged." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::StoreUnavailable, ProblemKind::Overloaded],
+            description: "The store is unavailable (`store-unavailable`), or the server is at its\n\
+                          in-flight limit (`overloaded`); retry shortly.",
+        },
+    ];
+}
+
+impl IntoResponses for BodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
+impl IntoResponses for WriteErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
+impl IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_for_several_problem_types_names_each_of_them() {
+        for answers in [BodyErrors::ANSWERS, WriteErrors::ANSWERS, ReadErrors::ANSWERS] {
+            for answer in answers.iter().filter(|answer| answer.kinds.len() > 1) {
+                for kind in answer.kinds {
+                    let slug = format!("`{}`", kind.slug());
+                    assert!(answer.description.contains(&slug), "{slug}: {}", answer.description);
+                }
+            }
+        }
+    }
 
     #[test]
     fn vss_paths_are_matched_literally() {

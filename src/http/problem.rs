@@ -113,7 +113,7 @@ impl ApiError {
 
 /// Every kind of problem the service answers, and the one table of their
 /// statuses and `type`s (documented in the README; the OpenAPI error sets in
-/// `openapi` are checked against it).
+/// `openapi` are built from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     MalformedBody,
@@ -156,6 +156,12 @@ impl ProblemKind {
     /// The suffix of the problem's `type` URN.
     pub const fn slug(self) -> &'static str {
         self.row().1
+    }
+
+    /// Whether its answers carry `Retry-After`: the refusals worth retrying
+    /// as they are, later.
+    pub const fn retry_after(self) -> bool {
+        matches!(self, Self::RateLimited | Self::StoreUnavailable | Self::Overloaded)
     }
 }
 
@@ -221,12 +227,12 @@ impl IntoResponse for ApiError {
             Self::Store(StoreError::Internal(_)) => "internal error; it has been logged".to_owned(),
             other => other.to_string(),
         };
-        let kind = format!("urn:tributary:problem:{slug}");
         let retry_after = match &self {
             Self::RateLimited { limit } => Some(limit.retry_after_seconds),
-            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ if kind.retry_after() => Some(1),
             _ => None,
         };
+        let kind = format!("urn:tributary:problem:{slug}");
         let (errors, limit, failure) = match self {
             Self::InvalidRequest { errors, .. } => (errors, None, None),
             Self::RateLimited { limit } => (Vec::new(), Some(limit), None),
