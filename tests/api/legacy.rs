@@ -1,11 +1,9 @@
 //! The seed's API on both stores: exact answers, the window, concurrency, and
 //! every kind of bad input.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::common::{Backend, spawn_app, spawn_app_with};
+use crate::common::{Backend, RawConnection, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 async fn record_answers_exactly_what_the_seed_answered(backend: Backend) {
@@ -230,21 +228,14 @@ async fn health_and_readiness_answer_200_when_the_store_is_up(backend: Backend) 
 
 async fn a_client_that_stops_sending_its_body_is_cut_off_with_408(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.client_timeout = Duration::from_millis(300)).await;
-    let port = app.port;
-    let response = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .write_all(b"POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"engine_")
-            .unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
-    })
-    .await
-    .unwrap();
-    assert!(response.starts_with("HTTP/1.1 408"), "{response:?}");
-    assert!(response.contains("application/problem+json"), "{response:?}");
+    let mut connection = RawConnection::open(app.port).await.unwrap();
+    connection
+        .send(b"POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"engine_")
+        .await
+        .unwrap();
+    let response = connection.response().await.unwrap();
+    assert!(response.head.starts_with("HTTP/1.1 408"), "{response:?}");
+    assert!(response.head.contains("application/problem+json"), "{response:?}");
     assert_eq!(app.collect().await["current_engine_temperature"], Value::Null);
 }
 
@@ -252,19 +243,13 @@ async fn a_client_that_sends_nothing_or_stops_sending_its_headers_is_disconnecte
     backend: Backend,
 ) {
     let app = spawn_app_with(backend, |s| s.client_timeout = Duration::from_millis(300)).await;
-    let port = app.port;
     for sent in [&b""[..], b"POST /record HTTP/1.1\r\nHost: x\r\n"] {
-        let read = tokio::task::spawn_blocking(move || {
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            stream.write_all(sent).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut buf = Vec::new();
-            stream.read_to_end(&mut buf).map(|_| buf)
-        })
-        .await
-        .unwrap();
-        // The server closes the connection (EOF) before our 10 s read timeout fires.
-        let bytes = read
+        let mut connection = RawConnection::open(app.port).await.unwrap();
+        connection.send(sent).await.unwrap();
+        // The server closes the connection (EOF) before our 10 s read deadline.
+        let bytes = connection
+            .read_to_close()
+            .await
             .unwrap_or_else(|e| panic!("after sending {sent:?} the connection was left open: {e}"));
         assert!(!String::from_utf8_lossy(&bytes).contains("200 OK"));
     }

@@ -2,53 +2,28 @@
 //! (503 at once, not a queue), the per-vehicle rate limit (429), the connection
 //! limit, and the metrics that show them.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::{Backend, spawn_app_with};
+use crate::common::{Backend, RawConnection, RawResponse, exchange, spawn_app_with};
 use serde_json::json;
 
 /// Opens a connection and sends a POST's headers and the first byte of its
 /// body, then stops: the request holds an in-flight slot until the rest comes.
-fn half_sent_post(port: u16, path: &str, body: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
+async fn half_sent_post(port: u16, path: &str, body: &str) -> RawConnection {
+    let mut connection = RawConnection::open(port).await.unwrap();
+    let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
         body.len(),
         &body[..1]
-    )
-    .unwrap();
-    stream
+    );
+    connection.send(head).await.unwrap();
+    connection
 }
 
 /// Sends the rest of a `half_sent_post` and reads the whole answer.
-fn finish(mut stream: TcpStream, body: &str) -> String {
-    stream.write_all(&body.as_bytes()[1..]).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut answer = Vec::new();
-    let mut buffer = [0; 4096];
-    // Read until the body (after the blank line) is complete or the peer closes.
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => answer.extend_from_slice(&buffer[..n]),
-        }
-        let text = String::from_utf8_lossy(&answer);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
-                })
-                .and_then(|n| n.trim().parse::<usize>().ok());
-            if length.is_some_and(|n| body.len() >= n) {
-                break;
-            }
-        }
-    }
-    String::from_utf8(answer).unwrap()
+async fn finish(mut connection: RawConnection, body: &str) -> RawResponse {
+    connection.send(&body.as_bytes()[1..]).await.unwrap();
+    connection.response().await.unwrap()
 }
 
 /// Reads the value of a metric series (exact series text before the value).
@@ -60,7 +35,10 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 async fn past_the_in_flight_limit_requests_get_503_at_once_and_nothing_is_stored() {
     let app = spawn_app_with(Backend::Memory, |s| s.max_in_flight = 3).await;
     let body = r#"{"engine_temperature": 80}"#;
-    let held: Vec<_> = (0..3).map(|_| half_sent_post(app.port, "/record", body)).collect();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(half_sent_post(app.port, "/record", body).await);
+    }
     // Each held request has taken its slot once the server has read its headers.
     crate::common::eventually(Duration::from_secs(5), "three requests in flight", || async {
         let text = app.get("/metrics").await.text;
@@ -81,9 +59,9 @@ async fn past_the_in_flight_limit_requests_get_503_at_once_and_nothing_is_stored
     assert_eq!(app.get("/healthz").await.status, 200);
 
     // The held requests complete with their real answers, and then there is room.
-    for stream in held {
-        let answer = finish(stream, body);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for connection in held {
+        let answer = finish(connection, body).await;
+        assert!(answer.head.starts_with("HTTP/1.1 200"), "{answer:?}");
     }
     let collect = app.collect().await;
     assert_eq!(collect["current_engine_temperature"], 80.0, "the shed reading was not stored");
@@ -231,30 +209,29 @@ async fn past_the_connection_limit_new_clients_wait_until_slow_ones_are_cut_off(
     // how long the server took to cut it off.
     let started = Instant::now();
     let port = app.port;
-    let slow: Vec<_> = (0..4)
-        .map(|_| {
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            stream.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").unwrap();
-            std::thread::spawn(move || trickle_until_cut_off(stream, started))
-        })
-        .collect();
-    let waiting = std::thread::spawn(move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut connection = RawConnection::open(port).await.unwrap();
+        connection.send(b"GET /healthz HTTP/1.1\r\nX-Slow: ").await.unwrap();
+        slow.push(tokio::spawn(async move {
+            connection.trickle_until_cut_off(Duration::from_millis(50)).await;
+            started.elapsed()
+        }));
+    }
+    let waiting = tokio::spawn(async move {
+        let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let answer = exchange(port, request).await;
         (answer, started.elapsed())
     });
     for client in slow {
-        let cut_off = client.join().unwrap();
+        let cut_off = client.await.unwrap();
         // The header deadline is total: the trickled bytes did not extend it.
         assert!(
             (Duration::from_millis(1900)..Duration::from_secs(6)).contains(&cut_off),
             "a slow client was cut off after {cut_off:?}; the timeout is 2 s"
         );
     }
-    let (answer, answered_after) = waiting.join().unwrap();
+    let (answer, answered_after) = waiting.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "the waiting client was served: {answer:?}");
     assert!(
         answered_after >= Duration::from_millis(1900),
@@ -262,28 +239,6 @@ async fn past_the_connection_limit_new_clients_wait_until_slow_ones_are_cut_off(
     );
 }
 
-/// Writes a byte every 50 ms until the server closes the connection; returns
-/// when that happened, from `started`.
-fn trickle_until_cut_off(mut stream: TcpStream, started: Instant) -> Duration {
-    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let mut buffer = [0; 256];
-    loop {
-        if stream.write_all(b"a").is_err() {
-            return started.elapsed();
-        }
-        match stream.read(&mut buffer) {
-            Ok(0) => return started.elapsed(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            // An answer (hyper may say 408) or a reset: either way, cut off.
-            Ok(_) | Err(_) => return started.elapsed(),
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "a slow client was never cut off");
-    }
-}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_share_one_metric_series() {
     let app = spawn_app_with(Backend::Memory, |_| {}).await;

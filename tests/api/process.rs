@@ -1,11 +1,10 @@
 //! The real binary as an operator runs it: `--help`, logs, signals.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::Process;
+use crate::common::{Process, RawConnection, exchange};
 
 /// A `tributary serve` process, killed if the test ends early. Its logs are
 /// read as they come, so a chatty server never blocks on a full pipe.
@@ -38,15 +37,6 @@ impl Server {
             status.unwrap_or_else(|| panic!("the server did not exit within {deadline:?}"));
         (status.code(), self.logs.join().unwrap())
     }
-}
-
-fn http(port: u16, request: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
 }
 
 /// Runs `tributary <args>` and asserts that its output mentions every one of `expected`.
@@ -132,29 +122,26 @@ fn a_bad_setting_is_refused_with_a_clear_message() {
     assert!(stderr.contains("--window") && stderr.contains("0"), "{stderr}");
 }
 
-#[test]
-fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let server = Server::start(&[]);
     // Start a request whose body is still arriving when SIGTERM lands.
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut connection = RawConnection::open(server.port).await.unwrap();
     let body = r#"{"engine_temperature": 90}"#;
-    write!(
-        stream,
+    let head = format!(
         "POST /record HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{}",
         body.len(),
         &body[..5]
-    )
-    .unwrap();
+    );
+    connection.send(head).await.unwrap();
     // The server must have started reading the request before the signal: wait
     // until a second connection is served, which proves the accept loop is past ours.
-    let _ = http(server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = exchange(server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     server.signal("TERM");
-    stream.write_all(&body.as_bytes()[5..]).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line:?}");
+    connection.send(&body.as_bytes()[5..]).await.unwrap();
+    let response = connection.response().await.unwrap();
+    assert!(response.head.starts_with("HTTP/1.1 200"), "{response:?}");
     let (code, logs) = server.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{logs}");
     assert!(logs.contains("received SIGTERM"), "{logs}");
@@ -169,18 +156,18 @@ fn ctrl_c_exits_0() {
     assert!(logs.contains("received Ctrl-C"), "{logs}");
 }
 
-#[test]
-fn json_logs_have_one_line_per_request_with_route_status_and_latency_but_no_body() {
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_route_status_and_latency_but_no_body() {
     let server =
         Server::start(&[("TRIBUTARY_LOG_FORMAT", "json"), ("TRIBUTARY_LOG", "tributary=debug")]);
     let body = r#"{"engine_temperature": 87.125}"#;
-    let response = http(
+    let response = exchange(
         server.port,
         &format!(
             "POST /record HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),
-    );
+    ).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     server.signal("TERM");
     let (code, logs) = server.wait(Duration::from_secs(10));
@@ -201,10 +188,11 @@ fn json_logs_have_one_line_per_request_with_route_status_and_latency_but_no_body
     assert!(!logs.contains("87.125"), "the request body leaked into the logs: {logs}");
 }
 
-#[test]
-fn the_redis_password_never_reaches_the_logs() {
+#[tokio::test]
+async fn the_redis_password_never_reaches_the_logs() {
     let server = Server::start(&[("TRIBUTARY_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")]);
-    let _ = http(server.port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ =
+        exchange(server.port, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     server.signal("TERM");
     let (_, logs) = server.wait(Duration::from_secs(10));
     assert!(logs.contains("redis://***@127.0.0.1:1/0"), "{logs}");

@@ -1,17 +1,19 @@
 //! Test helpers: the application started in-process (`app`), a real
-//! `redis-server` on a free port (`redis`), child processes (`process`), and
-//! fault injection (`faults`).
+//! `redis-server` on a free port (`redis`), child processes (`process`), a raw
+//! HTTP/1.1 client (`raw`), and fault injection (`faults`).
 
 #[macro_use]
 mod app;
 pub mod faults;
 mod process;
+mod raw;
 mod redis;
 
 use std::time::{Duration, Instant};
 
 pub use self::app::*;
 pub use self::process::*;
+pub use self::raw::*;
 pub use self::redis::*;
 
 /// The bound on a 503 while Redis is down (the issue's: well under 3 s). They

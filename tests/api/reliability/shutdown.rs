@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{WINDOW, a_minute_ago_ms, assert_stored_as_sent, reading, stored};
-use crate::common::{Backend, eventually, spawn_app_on, spawn_app_with};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use crate::common::{
+    Backend, NoResponse, RawConnection, RawResponse, eventually, spawn_app_on, spawn_app_with,
+};
 use tributary::config::ServeSettings;
 
 /// How a request to the real binary ended, as a client can tell.
@@ -43,35 +43,21 @@ fn readings_request(vehicle: &str, base_ms: i64, seq: u32) -> String {
     )
 }
 
-/// Reads one HTTP/1.1 response: its outcome, and whether the connection stays open.
-async fn read_answer(stream: &mut BufReader<TcpStream>) -> (Outcome, bool) {
-    let mut head = String::new();
-    loop {
-        let before = head.len();
-        match stream.read_line(&mut head).await {
-            Ok(0) | Err(_) if head.is_empty() => return (Outcome::Unanswered, false),
-            Ok(0) | Err(_) => return (Outcome::Wrong(format!("half an answer: {head:?}")), false),
-            Ok(_) if head[before..] == *"\r\n" => break,
-            Ok(_) => {}
+/// How a response, or its absence, ends a request; and whether the connection
+/// stays open.
+fn outcome(read: Result<RawResponse, NoResponse>) -> (Outcome, bool) {
+    match read {
+        Err(NoResponse::Closed) => (Outcome::Unanswered, false),
+        Err(NoResponse::Partial(head)) => {
+            (Outcome::Wrong(format!("half an answer: {head:?}")), false)
         }
-    }
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim().to_ascii_lowercase())
-        })
-    };
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let keep_open = header("connection").is_none_or(|v| v != "close");
-    let mut body = vec![0; length];
-    if let Err(err) = stream.read_exact(&mut body).await {
-        return (Outcome::Wrong(format!("half a body ({err}): {head:?}")), false);
-    }
-    let body = String::from_utf8_lossy(&body);
-    if head.starts_with("HTTP/1.1 200 ") && body == r#"{"accepted":1}"# {
-        (Outcome::Accepted, keep_open)
-    } else {
-        (Outcome::Wrong(format!("{head:?} {body:?}")), keep_open)
+        Err(NoResponse::TimedOut) => (Outcome::Wrong("no answer within 10 s".into()), false),
+        Ok(answer) if answer.status == 200 && answer.body == r#"{"accepted":1}"# => {
+            (Outcome::Accepted, answer.keep_alive())
+        }
+        Ok(answer) => {
+            (Outcome::Wrong(format!("{:?} {:?}", answer.head, answer.body)), answer.keep_alive())
+        }
     }
 }
 
@@ -80,12 +66,12 @@ async fn read_answer(stream: &mut BufReader<TcpStream>) -> (Outcome, bool) {
 async fn sensor(port: u16, vehicle: String, acknowledged: Arc<AtomicUsize>) -> Vec<Request> {
     let base_ms = a_minute_ago_ms();
     let mut requests = Vec::new();
-    let mut connection: Option<BufReader<TcpStream>> = None;
+    let mut connection: Option<RawConnection> = None;
     for seq in 0..WINDOW {
-        let mut stream = match connection.take() {
-            Some(stream) => stream,
-            None => match TcpStream::connect(("127.0.0.1", port)).await {
-                Ok(stream) => BufReader::new(stream),
+        let mut raw = match connection.take() {
+            Some(raw) => raw,
+            None => match RawConnection::open(port).await {
+                Ok(raw) => raw,
                 Err(err) => {
                     let outcome = match err.kind() {
                         std::io::ErrorKind::ConnectionRefused => Outcome::Refused,
@@ -97,24 +83,18 @@ async fn sensor(port: u16, vehicle: String, acknowledged: Arc<AtomicUsize>) -> V
                 }
             },
         };
-        let request = readings_request(&vehicle, base_ms, seq);
-        let written = stream.get_mut().write_all(request.as_bytes()).await;
+        let written = raw.send(readings_request(&vehicle, base_ms, seq)).await;
         let written_at = Instant::now();
         let (outcome, keep_open) = match written {
             Err(_) => (Outcome::Unanswered, false),
-            Ok(()) => match tokio::time::timeout(Duration::from_secs(10), read_answer(&mut stream))
-                .await
-            {
-                Ok(answer) => answer,
-                Err(_) => (Outcome::Wrong("no answer within 10 s".into()), false),
-            },
+            Ok(()) => outcome(raw.response().await),
         };
         if outcome == Outcome::Accepted {
             acknowledged.fetch_add(1, Ordering::SeqCst);
         }
         requests.push(Request { seq, written_at, answered_at: Instant::now(), outcome });
         if keep_open {
-            connection = Some(stream);
+            connection = Some(raw);
         }
     }
     requests
@@ -206,12 +186,12 @@ on_both_stores!(sigterm_under_load_answers_every_request_sent_before_it_and_exit
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_already_sent_when_shutdown_begins_is_answered() {
     let app = spawn_app_with(Backend::Memory, |_| {}).await;
-    let mut stream = BufReader::new(TcpStream::connect(("127.0.0.1", app.port)).await.unwrap());
+    let mut connection = RawConnection::open(app.port).await.unwrap();
     let request = |seq: u32| readings_request("car-1", a_minute_ago_ms(), seq);
-    stream.get_mut().write_all(request(0).as_bytes()).await.unwrap();
-    assert_eq!(read_answer(&mut stream).await, (Outcome::Accepted, true));
+    connection.send(request(0)).await.unwrap();
+    assert_eq!(outcome(connection.response().await), (Outcome::Accepted, true));
 
-    stream.get_mut().write_all(request(1).as_bytes()).await.unwrap();
+    connection.send(request(1)).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), app.stop()).await.expect("shutdown finishes");
-    assert_eq!(read_answer(&mut stream).await, (Outcome::Accepted, false), "closed after it");
+    assert_eq!(outcome(connection.response().await), (Outcome::Accepted, false), "closed after it");
 }
