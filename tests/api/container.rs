@@ -103,7 +103,37 @@ fn every_base_image_is_pinned_to_a_version() {
         assert!(
             image.contains("@sha256:")
                 || (tag.chars().next().is_some_and(|c| c.is_ascii_digit()) && tag != "latest"),
-            "Dockerfile: FROM {image} is not pinned; use a version tag such as debian:12.12-slim"
+            "Dockerfile: FROM {image} is not pinned; use a version tag such as debian:13.7-slim, or a digest"
+        );
+    }
+}
+
+#[test]
+fn every_stage_is_on_the_same_supported_debian_release() {
+    let dockerfile = read("Dockerfile");
+    let bases: Vec<String> = instructions(&dockerfile)
+        .into_iter()
+        .filter(|(keyword, _)| keyword == "FROM")
+        .map(|(_, args)| args.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect();
+    for image in &bases {
+        let reference = image.split('@').next().unwrap_or_default();
+        let (name, tag) = reference.rsplit_once(':').unwrap_or((reference, ""));
+        let name = name.rsplit('/').next().unwrap_or_default();
+        // The Rust images name the codename (`1.95.0-slim-trixie`), Debian's
+        // the version (`13.7-slim`), distroless the image (`cc-debian13`).
+        let release = if name == "debian" {
+            tag.split(['.', '-']).next().unwrap_or_default().to_owned()
+        } else if let Some(version) = name.strip_prefix("cc-debian") {
+            version.to_owned()
+        } else {
+            tag.rsplit('-').next().unwrap_or_default().to_owned()
+        };
+        assert!(
+            release == "13" || release == "trixie",
+            "Dockerfile: FROM {image} is not Debian 13 (trixie). Debian 12 is oldstable: build on \
+             rust:<version>-slim-trixie and run on debian:13.x-slim, so that the binary links against the glibc \
+             the runtime has"
         );
     }
 }
@@ -181,7 +211,13 @@ fn tributary_waits_for_a_healthy_redis() {
 
 #[test]
 fn redis_fsyncs_every_write_to_its_append_only_file() {
-    let compose = Compose::load();
+    for file in STORE_FILES {
+        redis_command_fsyncs_every_write(file);
+    }
+}
+
+fn redis_command_fsyncs_every_write(file: &'static str) {
+    let compose = Compose::load_file(file);
     let redis = compose.service("redis");
     let command = command_words(redis.get("command"));
     let option = |name: &str| {
@@ -190,13 +226,13 @@ fn redis_fsyncs_every_write_to_its_append_only_file() {
     assert_eq!(
         option("--appendonly").as_deref(),
         Some("yes"),
-        "docker-compose.yml: services.redis.command is {command:?}; it must contain `--appendonly yes`, or Redis \
+        "{file}: services.redis.command is {command:?}; it must contain `--appendonly yes`, or Redis \
          keeps readings only in memory and periodic snapshots, and a crash loses acknowledged readings"
     );
     assert_eq!(
         option("--appendfsync").as_deref(),
         Some("always"),
-        "docker-compose.yml: services.redis.command is {command:?}; it must contain `--appendfsync always`, or \
+        "{file}: services.redis.command is {command:?}; it must contain `--appendfsync always`, or \
          Redis acknowledges a write before it reaches the disk, and a power cut loses acknowledged readings"
     );
 }
@@ -245,28 +281,92 @@ fn redis_keeps_its_data_on_a_named_volume() {
 }
 
 #[test]
-fn redis_image_is_pinned_to_a_7_x_release() {
+fn the_store_is_valkey_pinned_to_a_release() {
     let compose = Compose::load();
-    let image = str_at(compose.service("redis"), "image")
-        .expect("docker-compose.yml: services.redis has no `image:`; use a pinned official image such as redis:7.4.10-alpine");
+    let image = str_at(compose.service("redis"), "image").expect(
+        "docker-compose.yml: services.redis has no `image:`; use a pinned official image such as \
+         valkey/valkey:8.1.8-alpine",
+    );
     assert!(
         !image.contains('$'),
-        "docker-compose.yml: services.redis.image is {image:?}: the Redis version must be written out, not taken \
+        "docker-compose.yml: services.redis.image is {image:?}: the store's version must be written out, not taken \
          from a variable, so that what runs is what was reviewed"
     );
-    let unqualified = image.trim_start_matches("docker.io/").trim_start_matches("library/");
-    let tag = unqualified.split('@').next().unwrap_or_default().strip_prefix("redis:");
-    let version = tag.map(|tag| tag.split('-').next().unwrap_or_default());
-    let pinned = version.is_some_and(|version| {
-        let parts: Vec<&str> = version.split('.').collect();
-        parts.len() == 3
-            && parts[0] == "7"
-            && parts[1..].iter().all(|part| part.parse::<u32>().is_ok())
+    let tag = image
+        .trim_start_matches("docker.io/")
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .strip_prefix("valkey/valkey:");
+    let version: Option<Vec<u32>> = tag.and_then(|tag| {
+        let parts: Vec<&str> = tag.split('-').next().unwrap_or_default().split('.').collect();
+        (parts.len() == 3).then(|| parts.iter().map(|part| part.parse().ok()).collect())?
     });
     assert!(
-        pinned,
-        "docker-compose.yml: services.redis.image is {image:?}; it must be the official redis image pinned to a \
-         full 7.x.y release (e.g. redis:7.4.10-alpine), not a moving tag such as redis:7 or redis:latest"
+        version.is_some_and(|version| version[..2] >= [7, 2][..]),
+        "docker-compose.yml: services.redis.image is {image:?}; it must be the official Valkey image (BSD-3-Clause) \
+         pinned to a full release, 7.2.0 or later (e.g. valkey/valkey:8.1.8-alpine), not a moving tag such as \
+         valkey/valkey:8 or :latest. Redis belongs in compose.redis.yml, the opt-in override"
+    );
+}
+
+#[test]
+fn the_store_refuses_writes_past_maxmemory_instead_of_evicting() {
+    for file in STORE_FILES {
+        let compose = Compose::load_file(file);
+        let command = command_words(compose.service("redis").get("command"));
+        let option = |name: &str| {
+            command.windows(2).find(|pair| pair[0] == name).map(|pair| with_defaults(&pair[1]))
+        };
+        let maxmemory = option("--maxmemory").unwrap_or_default();
+        // `0` (and `0mb`) means no limit at all.
+        let nonzero = maxmemory.trim_start_matches('0').starts_with(|c: char| c.is_ascii_digit());
+        assert!(
+            nonzero,
+            "{file}: services.redis.command is {command:?}; it must set `--maxmemory` to a non-zero size (it is \
+             {maxmemory:?}), or a flood of new vehicles grows the store until the host kills it"
+        );
+        assert_eq!(
+            option("--maxmemory-policy").as_deref(),
+            Some("noeviction"),
+            "{file}: services.redis.command is {command:?}; it must set `--maxmemory-policy noeviction`: any other \
+             policy makes the store drop readings it acknowledged once it is full"
+        );
+    }
+}
+
+#[test]
+fn compose_gives_tributary_time_for_its_shutdown_delay_and_drain() {
+    let compose = Compose::load();
+    let tributary = compose.service("tributary");
+    let env = env_of(tributary);
+    let duration = |name: &str| {
+        let value = env.get(name).unwrap_or_else(|| {
+            panic!(
+                "docker-compose.yml: services.tributary.environment does not set {name}; set it explicitly, so \
+                 that stop_grace_period can be checked against it"
+            )
+        });
+        humantime::parse_duration(value).unwrap_or_else(|e| {
+            panic!("docker-compose.yml: services.tributary.environment.{name} is {value:?}, not a duration: {e}")
+        })
+    };
+    let delay = duration("TRIBUTARY_SHUTDOWN_DELAY");
+    let timeout = duration("TRIBUTARY_SHUTDOWN_TIMEOUT");
+    assert!(
+        !delay.is_zero(),
+        "docker-compose.yml: TRIBUTARY_SHUTDOWN_DELAY is 0; give load balancers a few seconds (5s) to see /readyz \
+         fail before the listener closes"
+    );
+    let grace = str_at(tributary, "stop_grace_period").unwrap_or("10s");
+    let grace = humantime::parse_duration(grace).unwrap_or_else(|e| {
+        panic!("docker-compose.yml: services.tributary.stop_grace_period is {grace:?}, not a duration: {e}")
+    });
+    assert!(
+        grace > delay + timeout,
+        "docker-compose.yml: services.tributary.stop_grace_period is {grace:?}, but the shutdown delay and drain \
+         take up to {:?} ({delay:?} + {timeout:?}): Docker would SIGKILL Tributary halfway through its drain",
+        delay + timeout
     );
 }
 
@@ -732,22 +832,31 @@ fn describe(output: &Output) -> String {
 
 // ---- reading docker-compose.yml ---------------------------------------------
 
+/// The Compose files that define the store: the default (Valkey) and the
+/// Redis override, which must keep the same durability settings.
+const STORE_FILES: [&str; 2] = ["docker-compose.yml", "compose.redis.yml"];
+
 struct Compose {
+    file: &'static str,
     root: Value,
 }
 
 impl Compose {
     fn load() -> Self {
-        let root = serde_norway::from_str(&read("docker-compose.yml"))
-            .unwrap_or_else(|e| panic!("docker-compose.yml is not valid YAML: {e}"));
-        Compose { root }
+        Self::load_file("docker-compose.yml")
+    }
+
+    fn load_file(file: &'static str) -> Self {
+        let root = serde_norway::from_str(&read(file))
+            .unwrap_or_else(|e| panic!("{file} is not valid YAML: {e}"));
+        Compose { file, root }
     }
 
     fn service(&self, name: &str) -> &Value {
         self.root
             .get("services")
             .and_then(|services| services.get(name))
-            .unwrap_or_else(|| panic!("docker-compose.yml has no service named {name:?}"))
+            .unwrap_or_else(|| panic!("{} has no service named {name:?}", self.file))
     }
 }
 
