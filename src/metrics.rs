@@ -26,6 +26,15 @@ const WRITES_REJECTED: &str = "tributary_write_requests_rejected_total";
 const STORE_DURATION: &str = "tributary_store_operation_duration_seconds";
 const STORE_ERRORS: &str = "tributary_store_errors_total";
 const VEHICLES: &str = "tributary_vehicles";
+const BUILD_INFO: &str = "tributary_build_info";
+
+/// The commit this binary was built from: `TRIBUTARY_BUILD_COMMIT` at build
+/// time (the Dockerfile passes it), else `unknown`. Cargo rebuilds when the
+/// variable changes: `option_env!` is tracked.
+pub const BUILD_COMMIT: &str = match option_env!("TRIBUTARY_BUILD_COMMIT") {
+    Some(commit) if !commit.is_empty() => commit,
+    _ => "unknown",
+};
 
 /// Latency buckets, in seconds: from 100 µs (a memory-store request) to 10 s.
 const BUCKETS: &[f64] = &[
@@ -34,7 +43,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// Every metric's name, unit and help text.
-const DESCRIPTIONS: [(&str, Unit, &str); 11] = [
+const DESCRIPTIONS: [(&str, Unit, &str); 12] = [
     (HTTP_REQUESTS, Unit::Count, "HTTP requests answered, by method, route and status."),
     (HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by method and route."),
     (HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now."),
@@ -54,6 +63,7 @@ const DESCRIPTIONS: [(&str, Unit, &str); 11] = [
     ),
     (STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind."),
     (VEHICLES, Unit::Count, "Vehicles the store holds (heard from within the retention period)."),
+    (BUILD_INFO, Unit::Count, "Always 1; the labels say which version and commit run."),
 ];
 
 static METADATA: Metadata<'static> =
@@ -79,6 +89,7 @@ struct Inner {
     readings_accepted: Counter,
     vehicles: Gauge,
     store_durations: Vec<(&'static str, Histogram)>,
+    process: metrics_process::Collector,
 }
 
 /// The store operations that are timed, registered up front.
@@ -108,6 +119,13 @@ impl Metrics {
             recorder.describe_counter(KeyName::from_const_str(name), Some(unit), help.into());
         }
         let fixed = |name: &'static str| Key::from_static_name(name);
+        let build_labels = vec![
+            Label::from_static_parts("version", env!("CARGO_PKG_VERSION")),
+            Label::from_static_parts("commit", BUILD_COMMIT),
+        ];
+        recorder.register_gauge(&Key::from_parts(BUILD_INFO, build_labels), &METADATA).set(1.0);
+        let process = metrics_process::Collector::default();
+        metrics::with_local_recorder(&recorder, || process.describe());
         let inner = Inner {
             in_flight: recorder.register_gauge(&fixed(HTTP_IN_FLIGHT), &METADATA),
             connections: recorder.register_gauge(&fixed(HTTP_CONNECTIONS), &METADATA),
@@ -121,6 +139,7 @@ impl Metrics {
                 .collect(),
             handle: recorder.handle(),
             http: RwLock::default(),
+            process,
             recorder,
         };
         Self { inner: Arc::new(inner) }
@@ -128,6 +147,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        // The process series are read now, through this recorder rather than
+        // a global one (see the module's header).
+        metrics::with_local_recorder(&self.inner.recorder, || self.inner.process.collect());
         self.inner.handle.render()
     }
 

@@ -260,3 +260,24 @@ async fn made_up_methods_share_one_metric_series() {
 }
 
 on_both_stores!(metrics_count_requests_readings_refusals_and_vehicles);
+
+/// `/metrics` says which build runs and how much of the machine the process
+/// uses: the standard `process_*` series, read at each scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_build_and_the_process() {
+    let app = spawn_app_with(Backend::Memory, |_| {}).await;
+    let text = app.get("/metrics").await.text;
+    let build = format!(
+        r#"tributary_build_info{{version="{}",commit="{}"}}"#,
+        env!("CARGO_PKG_VERSION"),
+        tributary::metrics::BUILD_COMMIT
+    );
+    assert_eq!(metric(&text, &build), Some(1.0), "{text}");
+    let resident = metric(&text, "process_resident_memory_bytes").expect("resident memory");
+    assert!(resident > 1e6, "a resident size of {resident} bytes is implausible");
+    let open = metric(&text, "process_open_fds").expect("open fds");
+    let max = metric(&text, "process_max_fds").expect("max fds");
+    assert!(open >= 3.0 && open < max, "{open} open of {max}");
+    assert!(metric(&text, "process_cpu_seconds_total").is_some(), "{text}");
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"), "{text}");
+}
