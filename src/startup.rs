@@ -23,6 +23,8 @@ use crate::upkeep;
 
 pub struct Application {
     listener: Listener,
+    state: AppState,
+    shutdown_delay: std::time::Duration,
 }
 
 impl Application {
@@ -71,7 +73,11 @@ impl Application {
             shutdown_timeout: settings.shutdown_timeout,
         };
         let open = state.metrics.connections().clone();
-        Ok(Self { listener: Listener::new(listener, router(state), limits, open) })
+        Ok(Self {
+            listener: Listener::new(listener, router(state.clone()), limits, open),
+            state,
+            shutdown_delay: settings.shutdown_delay,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,9 +88,24 @@ impl Application {
         self.local_addr().port()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
-    /// requests finish (up to the shutdown timeout) and returns.
+    /// Serves until `shutdown` completes; then `/readyz` answers 503 while
+    /// everything else is still served for the shutdown delay (so that a load
+    /// balancer stops sending requests before the socket closes); then stops
+    /// accepting, lets in-flight requests finish (up to the shutdown timeout)
+    /// and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (state, delay) = (self.state, self.shutdown_delay);
+        let shutdown = async move {
+            shutdown.await;
+            state.begin_shutdown();
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay = %humantime::format_duration(delay),
+                    "shutting down: /readyz answers 503; still serving until the delay is over"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        };
         self.listener.run_until(shutdown).await;
         Ok(())
     }

@@ -110,6 +110,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Like `parse_duration`, for a setting where zero means "none" (a delay).
+pub(crate) fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 0s, 500ms, 5s)"))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

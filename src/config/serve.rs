@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use super::parse_duration;
 use super::secret::RedisUrl;
+use super::{parse_duration, parse_duration_or_zero};
 use crate::store::StoreLimits;
 
 #[derive(Debug, Clone, Parser)]
@@ -36,6 +36,12 @@ pub struct ServeSettings {
     /// How long in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "TRIBUTARY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// After SIGTERM or Ctrl-C, how long `/readyz` answers 503 while every
+    /// other request is still served, before the listener closes and the drain
+    /// begins: time for a load balancer polling `/readyz` to stop sending
+    /// requests (5s in the Compose file). 0: the drain begins at once.
+    #[arg(long, env = "TRIBUTARY_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration_or_zero)]
+    pub shutdown_delay: Duration,
     /// How long one store operation may take before the request is answered 503.
     #[arg(long, env = "TRIBUTARY_STORE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub store_timeout: Duration,
@@ -97,6 +103,7 @@ mod tests {
         assert_eq!(settings.window, 10);
         assert_eq!(settings.retention, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(settings.store_timeout, Duration::from_secs(1));
+        assert_eq!(settings.shutdown_delay, Duration::ZERO);
         assert_eq!((settings.max_in_flight, settings.max_connections), (256, 4096));
         assert!(settings.redis_url().is_none());
     }

@@ -33,18 +33,22 @@ pub async fn healthz() -> Json<Status> {
     Json(Status { status: "ok", store: None })
 }
 
-/// The store answers; otherwise 503 with the reason.
+/// The store answers and the service is not shutting down; otherwise 503 with
+/// the reason (`store-unavailable` or `shutting-down`).
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     responses(
         (status = 200, body = Status),
-        (status = 503, description = "The store is not reachable", body = Problem, content_type = "application/problem+json",
+        (status = 503, description = "The store is not reachable, or the service is shutting down", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    if state.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
     let store = state.fleet.store_kind();
     match state.fleet.ping().await {
         Ok(()) => Ok(Json(Status { status: "ready", store: Some(store) })),

@@ -63,6 +63,10 @@ pub enum ApiError {
     /// The service is up but cannot serve yet (for `/readyz`).
     #[error("{0}")]
     NotReady(String),
+    /// Shutdown has begun (for `/readyz`): requests are still served for
+    /// `TRIBUTARY_SHUTDOWN_DELAY`, then drained.
+    #[error("the service is shutting down; send requests to another instance")]
+    ShuttingDown,
     /// More requests are in flight than the server takes at once.
     #[error("the server is handling its limit of {limit} requests at once; retry in a second")]
     Overloaded { limit: usize },
@@ -105,6 +109,7 @@ impl ApiError {
                 ProblemKind::StoreUnavailable
             }
             Self::Overloaded { .. } => ProblemKind::Overloaded,
+            Self::ShuttingDown => ProblemKind::ShuttingDown,
             Self::RateLimited { .. } => ProblemKind::RateLimited,
             Self::Store(StoreError::Internal(_)) => ProblemKind::Internal,
         }
@@ -125,6 +130,7 @@ pub enum ProblemKind {
     MethodNotAllowed,
     StoreUnavailable,
     Overloaded,
+    ShuttingDown,
     RateLimited,
     Internal,
 }
@@ -144,6 +150,7 @@ impl ProblemKind {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
             Self::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down"),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

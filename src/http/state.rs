@@ -2,6 +2,7 @@
 //! parsing needs, the metrics, and the HTTP layer's own limits.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::admission::InFlight;
@@ -36,6 +37,8 @@ pub struct AppStateInner {
     pub body_timeout: Duration,
     /// Requests in flight; past its limit, requests are shed.
     pub in_flight: InFlight,
+    /// Set when shutdown begins: `/readyz` then answers 503.
+    shutting_down: AtomicBool,
 }
 
 impl AppState {
@@ -57,7 +60,18 @@ impl AppState {
             metrics,
             body_timeout: settings.client_timeout,
             in_flight: InFlight::new(settings.max_in_flight as usize),
+            shutting_down: AtomicBool::new(false),
         }))
+    }
+
+    /// From now on `/readyz` answers 503: the service is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
     }
 
     pub fn parse_context(&self) -> ParseContext<'_> {

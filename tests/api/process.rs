@@ -71,6 +71,8 @@ fn help_documents_every_setting_with_its_default() {
             "TRIBUTARY_SIGNALS",
             "TRIBUTARY_CLIENT_TIMEOUT",
             "TRIBUTARY_SHUTDOWN_TIMEOUT",
+            "TRIBUTARY_SHUTDOWN_DELAY",
+            "[default: 0s]",
             "TRIBUTARY_STORE_TIMEOUT",
             "TRIBUTARY_MAX_IN_FLIGHT",
             "TRIBUTARY_MAX_CONNECTIONS",

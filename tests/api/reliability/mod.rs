@@ -4,6 +4,7 @@
 
 mod redis_down;
 mod shutdown;
+mod shutdown_delay;
 
 use std::collections::BTreeSet;
 
