@@ -53,6 +53,13 @@ pub struct ServeSettings {
     /// kernel's accept queue until one closes.
     #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Vehicles the embedded store holds at most; a new vehicle past it is
+    /// refused (507 vehicle-limit) while known ones keep working. A vehicle
+    /// costs about 1.6 KB with the default window, so the default, 1,000,000,
+    /// is about 1.6 GB. 0 turns the limit off. On Redis the bound is Redis'
+    /// `maxmemory` (with `noeviction`) instead.
+    #[arg(long, env = "TRIBUTARY_MAX_VEHICLES", default_value_t = 1_000_000)]
+    pub max_vehicles: u64,
     /// Readings per second one vehicle may send (a batch of 100 counts 100);
     /// above it, 429 with `Retry-After`. 0 turns the limit off.
     #[arg(long, env = "TRIBUTARY_VEHICLE_RATE", default_value_t = 1000)]
@@ -87,6 +94,7 @@ impl ServeSettings {
             window: self.window as usize,
             retention: self.retention,
             timeout: self.store_timeout,
+            max_vehicles: (self.max_vehicles > 0).then_some(self.max_vehicles),
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// 1 to 64 characters of `A-Z a-z 0-9 - _ .`; a 17-character VIN fits.
+/// 1 to 64 characters of `A-Z a-z 0-9 - _ .`, but not `.` or `..`; a
+/// 17-character VIN fits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VehicleId(String);
 
@@ -11,8 +12,7 @@ pub struct VehicleId(String);
 pub const DEFAULT_VEHICLE: &str = "default";
 
 /// What is wrong with a proposed vehicle id, phrased for the caller.
-pub const VEHICLE_ID_RULE: &str =
-    "a vehicle id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'";
+pub const VEHICLE_ID_RULE: &str = "a vehicle id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.', other than '.' and '..'";
 
 /// A proposed vehicle id that breaks the rule. Its message is the one
 /// wording of the refusal, wherever the id came from (a URL, a query, a body,
@@ -23,8 +23,11 @@ pub struct InvalidVehicleId {
     pub id: String,
 }
 
-/// The same rule as a regular expression, for the OpenAPI document.
-pub const VEHICLE_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// The same rule's characters as a regular expression, for the OpenAPI
+/// document, whose schema adds the length (1 to 64): an id with a character
+/// other than a dot, or three dots or more. No lookahead, which not every
+/// client generator's validator has.
+pub const VEHICLE_ID_PATTERN: &str = r"^([A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*|\.{3,})$";
 
 impl VehicleId {
     pub fn default_vehicle() -> Self {
@@ -40,7 +43,10 @@ impl TryFrom<&str> for VehicleId {
     type Error = InvalidVehicleId;
 
     fn try_from(id: &str) -> Result<Self, Self::Error> {
+        // `.` and `..` pass the character rule, but clients resolve them as
+        // path segments: such a vehicle could be written and never read.
         let valid = (1..=64).contains(&id.len())
+            && !matches!(id, "." | "..")
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if valid { Ok(Self(id.to_owned())) } else { Err(InvalidVehicleId { id: id.to_owned() }) }
     }
@@ -65,7 +71,8 @@ mod tests {
 
     #[test]
     fn rejects_ids_that_could_break_keys() {
-        for bad in ["", "a b", "a:b", "{a}", "a*", "ü", "a\nb", "a/b", &"x".repeat(65)] {
+        for bad in ["", "a b", "a:b", "{a}", "a*", "ü", "a\nb", "a/b", &"x".repeat(65), ".", ".."]
+        {
             assert!(VehicleId::try_from(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -131,7 +131,13 @@ impl Fleet {
         }
         let started = Instant::now();
         let outcome = call.await;
-        let error = outcome.as_ref().err().map(StoreError::kind);
+        // A full store answered, and did what it should: not a store error
+        // (which the store alerts count), but the caller's refusal.
+        let error = outcome
+            .as_ref()
+            .err()
+            .filter(|err| !matches!(err, StoreError::Full(_)))
+            .map(StoreError::kind);
         self.metrics.store_operation(operation, started.elapsed(), error);
         outcome
     }

@@ -48,7 +48,7 @@ impl PartialSchema for VehicleIdSchema {
             .pattern(Some(VEHICLE_ID_PATTERN))
             .min_length(Some(1))
             .max_length(Some(64))
-            .description(Some("1 to 64 characters of A-Z, a-z, 0-9, `-`, `_` and `.`; a VIN fits."))
+            .description(Some("1 to 64 characters of A-Z, a-z, 0-9, `-`, `_` and `.`, other than `.` and `..`; a VIN fits."))
             .examples([json!("car-1")])
             .into()
     }
@@ -228,6 +228,12 @@ impl WriteErrors {
             kinds: &[ProblemKind::RateLimited],
             description: "The vehicle's rate limit (`rate-limited`): nothing was stored; `limit`\n\
                           says which limit and when to retry.",
+        },
+        ErrorAnswer {
+            kinds: &[ProblemKind::VehicleLimit],
+            description: "The vehicle is new and the store holds as many vehicles as it may\n\
+                          (`vehicle-limit`: `TRIBUTARY_MAX_VEHICLES`, or Redis' `maxmemory`);\n\
+                          nothing was stored. Vehicles it holds keep working.",
         },
         ErrorAnswer {
             kinds: &[ProblemKind::Overloaded, ProblemKind::StoreUnavailable],

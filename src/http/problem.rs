@@ -112,6 +112,7 @@ impl ApiError {
             Self::ShuttingDown => ProblemKind::ShuttingDown,
             Self::RateLimited { .. } => ProblemKind::RateLimited,
             Self::Store(StoreError::Internal(_)) => ProblemKind::Internal,
+            Self::Store(StoreError::Full(_)) => ProblemKind::VehicleLimit,
         }
     }
 }
@@ -132,6 +133,7 @@ pub enum ProblemKind {
     Overloaded,
     ShuttingDown,
     RateLimited,
+    VehicleLimit,
     Internal,
 }
 
@@ -152,6 +154,7 @@ impl ProblemKind {
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down"),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+            Self::VehicleLimit => (StatusCode::INSUFFICIENT_STORAGE, "vehicle-limit"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -232,6 +235,7 @@ impl IntoResponse for ApiError {
                 "the store is unavailable; retry shortly".to_owned()
             }
             Self::Store(StoreError::Internal(_)) => "internal error; it has been logged".to_owned(),
+            Self::Store(StoreError::Full(limit)) => format!("{limit}; nothing was stored"),
             other => other.to_string(),
         };
         let retry_after = match &self {
@@ -243,6 +247,7 @@ impl IntoResponse for ApiError {
         let (errors, limit, failure) = match self {
             Self::InvalidRequest { errors, .. } => (errors, None, None),
             Self::RateLimited { limit } => (Vec::new(), Some(limit), None),
+            Self::Store(StoreError::Full(_)) => (Vec::new(), None, None),
             Self::Store(err) => (Vec::new(), None, Some(Failure(Arc::new(err)))),
             _ => (Vec::new(), None, None),
         };

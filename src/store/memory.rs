@@ -121,6 +121,7 @@ impl Store for MemoryStore {
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
         let capacity = self.shared.limits.window;
+        let max_vehicles = self.shared.limits.max_vehicles;
         let mut vehicles = self.shared.vehicles();
         // Look up before inserting: `entry` would copy the id on every write.
         let entry = match vehicles.get_mut(vehicle) {
@@ -128,9 +129,18 @@ impl Store for MemoryStore {
                 entry.last_seen = entry.last_seen.max(received_at);
                 entry
             }
-            None => vehicles
-                .entry(vehicle.clone())
-                .or_insert(Entry { last_seen: received_at, signals: Vec::new() }),
+            None => {
+                if let Some(max) = max_vehicles.filter(|&max| vehicles.len() as u64 >= max) {
+                    return Err(StoreError::Full(format!(
+                        "vehicle {vehicle} is new, and this service holds at most {max} vehicles \
+(TRIBUTARY_MAX_VEHICLES); vehicles it holds keep working, and a silent vehicle is forgotten \
+after the retention period"
+                    )));
+                }
+                vehicles
+                    .entry(vehicle.clone())
+                    .or_insert(Entry { last_seen: received_at, signals: Vec::new() })
+            }
         };
         // Each signal's floor as the batch found it (see `Window::floor`), by index.
         let mut floors: Vec<(usize, Option<Timestamp>)> = Vec::new();

@@ -35,6 +35,10 @@ pub struct StoreLimits {
     /// unavailable: every implementation bounds its calls by it, so that a
     /// request never waits on a store without limit.
     pub timeout: Duration,
+    /// How many vehicles the embedded store holds at most (`None`: no limit);
+    /// a new vehicle past it is refused with [`StoreError::Full`]. Redis is
+    /// bounded by its own `maxmemory` instead (see `redis`).
+    pub max_vehicles: Option<u64>,
 }
 
 impl StoreLimits {
@@ -77,6 +81,11 @@ pub enum StoreError {
     /// The backend answered something we cannot use.
     #[error("store failure")]
     Internal(#[source] Cause),
+    /// The store holds as many vehicles as it may: a new vehicle's readings
+    /// were refused, and nothing was stored. Vehicles it holds keep working.
+    /// The message names the limit, for the caller.
+    #[error("{0}")]
+    Full(String),
 }
 
 impl StoreError {
@@ -85,14 +94,17 @@ impl StoreError {
         match self {
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Full(_) => "full",
         }
     }
 
     /// The error and its cause in one line, for logs and `/readyz`:
     /// `store unavailable: Redis did not answer within 1000 ms`.
     pub fn report(&self) -> String {
-        let (Self::Unavailable(cause) | Self::Internal(cause)) = self;
-        format!("{self}: {cause}")
+        match self {
+            Self::Unavailable(cause) | Self::Internal(cause) => format!("{self}: {cause}"),
+            Self::Full(_) => format!("store full: {self}"),
+        }
     }
 }
 

@@ -15,3 +15,4 @@ mod scripts;
 mod simulate;
 mod store_properties;
 mod v1;
+mod vehicle_limit;

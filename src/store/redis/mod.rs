@@ -12,6 +12,12 @@
 //! de-duplicates, trims and counts in one step, so concurrent writers can never
 //! leave more than the window or lose a reading); a read is one `MULTI` pipeline.
 //!
+//! Memory is bounded by Redis' `maxmemory` with `noeviction` (eviction would
+//! drop acknowledged readings without a word): the script refuses a new
+//! vehicle once Redis uses 90% of it, keeping the rest for the vehicles it
+//! holds, and Redis' own refusal past `maxmemory` (`OOM command not allowed`)
+//! is the same [`StoreError::Full`], a clear answer rather than a 503.
+//!
 //! One `ConnectionManager` multiplexes every request over one connection and
 //! reconnects in the background. Every call also runs under a deadline, so a
 //! Redis that is down or stuck turns into a fast `Unavailable`, never a hang.
@@ -153,6 +159,30 @@ impl RedisStore {
 }
 
 fn store_error(err: RedisError) -> StoreError {
+    // Redis 7 keeps the code of an error inside a script (6.2 wraps it in
+    // ERR), and a MULTI refused for it is an EXECABORT listing each refusal.
+    let oom = err.code() == Some("OOM") || {
+        let text = err.to_string();
+        text.contains("OOM") && text.contains("command not allowed when used memory")
+    };
+    match err.code() {
+        Some("VEHICLELIMIT") => {
+            let max = err.detail().and_then(|d| d.split_whitespace().nth(1)).unwrap_or("?");
+            return StoreError::Full(format!(
+                "the vehicle is new, and Redis is using 90% of its maxmemory of {max} bytes, \
+the rest kept for the vehicles it holds, which keep working; raise Redis' maxmemory \
+(REDIS_MAXMEMORY in the Compose file)"
+            ));
+        }
+        _ if oom => {
+            return StoreError::Full(
+                "Redis is at its maxmemory (noeviction) and refuses writes; raise Redis' maxmemory \
+(REDIS_MAXMEMORY in the Compose file)"
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    }
     match err.kind() {
         ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Internal(err.into()),
         _ => StoreError::Unavailable(err.into()),
@@ -240,17 +270,34 @@ impl Store for RedisStore {
     ) -> Result<Option<VehicleHistory>, StoreError> {
         // The meta fields this read needs (not HGETALL: every value in a reply
         // costs a parse), then each signal's window, newest first.
-        let mut pipe = redis::pipe();
-        let meta = pipe.atomic().cmd("HMGET").arg(Self::meta_key(vehicle)).arg("last_seen");
-        for signal in signals {
-            meta.arg(format!("total:{signal}"));
-        }
         let last = isize::try_from(self.limits.window).unwrap_or(isize::MAX) - 1;
-        for signal in signals {
-            pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
-        }
+        let read = |atomic: bool| {
+            let mut pipe = redis::pipe();
+            if atomic {
+                pipe.atomic();
+            }
+            let meta = pipe.cmd("HMGET").arg(Self::meta_key(vehicle)).arg("last_seen");
+            for signal in signals {
+                meta.arg(format!("total:{signal}"));
+            }
+            for signal in signals {
+                pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
+            }
+            pipe
+        };
+        let pipe = read(true);
         let mut replies: Vec<redis::Value> =
-            self.with_deadline(async |c| pipe.query_async(c).await).await?;
+            match self.with_deadline(async |c| pipe.query_async(c).await).await {
+                // Past maxmemory Redis refuses every command queued in a MULTI,
+                // reads too: read without one, so that a full store still
+                // answers reads (a write between the two reads can only make
+                // `total` and the window disagree by that write).
+                Err(StoreError::Full(_)) => {
+                    let pipe = read(false);
+                    self.with_deadline(async |c| pipe.query_async(c).await).await?
+                }
+                replies => replies?,
+            };
         if replies.len() != signals.len() + 1 {
             return Err(StoreError::Internal("unexpected pipeline reply length".into()));
         }

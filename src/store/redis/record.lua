@@ -25,6 +25,17 @@ local received_at = tonumber(ARGV[4])
 local nsignals = tonumber(ARGV[5])
 local meta = KEYS[1]
 local left = redis.call('PTTL', meta)
+-- A new vehicle (no meta hash) is refused once Redis uses 90% of its
+-- maxmemory, so the vehicles it holds keep a tenth to write in: with
+-- noeviction, Redis itself refuses every write past maxmemory (see mod.rs).
+if left == -2 then
+  local memory = redis.call('INFO', 'memory')
+  local max = tonumber(string.match(memory, '\nmaxmemory:(%d+)') or '0')
+  local used = tonumber(string.match(memory, '\nused_memory:(%d+)') or '0')
+  if max > 0 and used >= max * 0.9 then
+    return redis.error_reply('VEHICLELIMIT ' .. used .. ' ' .. max)
+  end
+end
 local refresh = left < ttl - tonumber(ARGV[3])
 local expiry = refresh and ttl or left
 if received_at > tonumber(redis.call('HGET', meta, 'last_seen') or '0') then
