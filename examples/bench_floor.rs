@@ -7,6 +7,8 @@
 //!   JSON object.
 //! - `GET /collect` answers a constant JSON object shaped like `/collect`'s
 //!   answer for a vehicle with all four built-in signals.
+//! - Compressed bodies are decompressed by tower-http's layer, as in
+//!   Tributary, so that the compressed batches have a floor too.
 //!
 //! `cargo run --release --example bench_floor [127.0.0.1:8001]`; the address
 //! may also be given in `BENCH_FLOOR_LISTEN`.
@@ -43,7 +45,8 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/record", post(parse_and_acknowledge))
         .route("/v1/vehicles/{vehicle_id}/readings", post(parse_and_acknowledge))
-        .route("/collect", get(constant));
+        .route("/collect", get(constant))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("bench_floor listening on {}", listener.local_addr()?);
     axum::serve(listener, app).await

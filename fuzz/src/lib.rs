@@ -178,6 +178,11 @@ pub fn check_answer(method: &str, sent: Option<&Value>, answer: &Answer) {
         assert!(answer.body.is_empty(), "HEAD answered with a body: {text}");
         return;
     }
+    if answer.headers.contains_key(header::CONTENT_ENCODING) {
+        // A large answer to a request that sent Accept-Encoding, compressed:
+        // its JSON is checked by the tests, not here.
+        return;
+    }
     let body: Value = serde_json::from_slice(&answer.body).unwrap_or_else(|e| {
         panic!("{method}: {status} with a body that is not JSON ({e}): {text}")
     });

@@ -10,7 +10,7 @@ pub(crate) mod simulate;
 
 pub use self::secret::RedisUrl;
 pub use self::serve::ServeSettings;
-pub use self::simulate::{MAX_VEHICLES, SimulateSettings};
+pub use self::simulate::{Compress, MAX_VEHICLES, SimulateSettings};
 
 use std::time::Duration;
 

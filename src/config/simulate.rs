@@ -36,6 +36,10 @@ pub struct SimulateSettings {
     #[arg(long, env = "TRIBUTARY_SIMULATE_BATCH", default_value_t = 1,
         value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH as i64))]
     pub batch: u32,
+    /// Compress each request body (`Content-Encoding`), as a car on a metered
+    /// cellular link would: `none`, `gzip` or `zstd`.
+    #[arg(long, env = "TRIBUTARY_SIMULATE_COMPRESS", value_enum, default_value_t = Compress::None)]
+    pub compress: Compress,
     /// Stop after this long (e.g. `30s`, `5m`). Unset: run until Ctrl-C.
     #[arg(long, env = "TRIBUTARY_SIMULATE_DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -56,6 +60,15 @@ pub struct SimulateSettings {
     #[arg(long, env = "TRIBUTARY_SIMULATE_SUMMARY_INTERVAL", default_value = "1s",
         value_parser = parse_duration)]
     pub summary_interval: Duration,
+}
+
+/// How the simulator compresses its request bodies.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compress {
+    #[default]
+    None,
+    Gzip,
+    Zstd,
 }
 
 /// Checks settings that did not come through the command line, and returns

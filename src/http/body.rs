@@ -1,6 +1,15 @@
 //! Reading a JSON request body the way sensors and curl users expect: whatever
 //! the Content-Type header says (the seed's server ignored it too), bounded in
 //! size and in time, and with errors that say what to fix.
+//!
+//! A compressed body (`Content-Encoding: gzip`, `deflate` or `zstd`) reaches
+//! this module already being decompressed, by tower-http's request
+//! decompression layer (see `http::router`), as a stream: the size limit here
+//! counts decompressed bytes and stops reading at 1 MiB of them, so a small
+//! compressed bomb costs at most 1 MiB of memory and gets 413. Writing our own
+//! decoder would gain nothing; the layer's only gap is its refusal of unknown
+//! encodings (a bare 415), so it passes them through and they are refused
+//! here, as a problem naming the accepted ones.
 
 use std::future::Future;
 use std::task::Poll;
@@ -89,8 +98,26 @@ async fn read_body(req: Request, state: &impl BodyTimeout) -> Result<Bytes, ApiE
         Err(err) if err.is::<LengthLimitError>() => {
             Err(ApiError::BodyTooLarge { limit: MAX_BODY_BYTES })
         }
+        Err(err) if decompression_failed(err.as_ref()) => Err(ApiError::CorruptEncoding(format!(
+            "the compressed request body is corrupt or cut short ({err}); send the whole body, \
+compressed as its Content-Encoding says"
+        ))),
         Err(err) => Err(ApiError::MalformedBody(format!("could not read the request body: {err}"))),
     }
+}
+
+/// Whether a body failed to decompress: the decoders fail with an I/O error,
+/// somewhere in the chain of sources (a connection's failure is hyper's own
+/// error, not an I/O one).
+fn decompression_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if err.is::<std::io::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Parses a complete body; `example` shows the caller what to send instead.

@@ -209,7 +209,7 @@ impl BodyErrors {
         ErrorAnswer { kinds: &[ProblemKind::BodyTooLarge], description: "The body is over 1 MiB." },
         ErrorAnswer {
             kinds: &[ProblemKind::UnsupportedEncoding],
-            description: "A `Content-Encoding` other than `identity`: send the body uncompressed.",
+            description: "A `Content-Encoding` other than `gzip`, `deflate`, `zstd` or `identity`.",
         },
     ];
 }

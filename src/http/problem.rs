@@ -46,11 +46,17 @@ pub enum ApiError {
     /// The body is not JSON at all (syntax, encoding, emptiness, nesting).
     #[error("{0}")]
     MalformedBody(String),
+    /// A compressed body that cannot be decompressed (corrupt, cut short):
+    /// a malformed body whose rest is left unread.
+    #[error("{0}")]
+    CorruptEncoding(String),
     /// The body is JSON but not a valid request: wrong shape, unknown field,
     /// implausible value.
     #[error("{detail}")]
     InvalidRequest { detail: String, errors: Vec<FieldError> },
-    #[error("Content-Encoding {0:?} is not accepted; send the JSON body uncompressed")]
+    #[error(
+        "Content-Encoding {0:?} is not accepted; send the JSON body compressed with one of gzip, deflate or zstd, or uncompressed"
+    )]
     UnsupportedEncoding(String),
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
@@ -98,7 +104,7 @@ impl ApiError {
     /// The kind of problem this is.
     pub fn kind(&self) -> ProblemKind {
         match self {
-            Self::MalformedBody(_) => ProblemKind::MalformedBody,
+            Self::MalformedBody(_) | Self::CorruptEncoding(_) => ProblemKind::MalformedBody,
             Self::InvalidRequest { .. } => ProblemKind::InvalidRequest,
             Self::BodyTooLarge { .. } => ProblemKind::BodyTooLarge,
             Self::UnsupportedEncoding(_) => ProblemKind::UnsupportedEncoding,
@@ -238,6 +244,13 @@ impl IntoResponse for ApiError {
             Self::Store(StoreError::Full(limit)) => format!("{limit}; nothing was stored"),
             other => other.to_string(),
         };
+        // A refusal before the whole body was read leaves the rest of it on
+        // the connection: say that it closes, so that a client does not send
+        // its next request on it (hyper closes it, but does not say so).
+        let closes = matches!(
+            self,
+            Self::BodyTooLarge { .. } | Self::BodyTimeout { .. } | Self::CorruptEncoding(_)
+        );
         let retry_after = match &self {
             Self::RateLimited { limit } => Some(limit.retry_after_seconds),
             _ if kind.retry_after() => Some(1),
@@ -263,6 +276,9 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if closes {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

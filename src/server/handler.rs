@@ -18,6 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tower::Service;
 
 use super::deadline::HeaderDeadline;
+use super::linger::LingeringStream;
 
 /// What the requests of one connection share: one handle per connection for
 /// its requests to clone, so the server-wide `draining` flag is cloned once per
@@ -64,7 +65,8 @@ impl Handler {
                 Ok::<_, std::convert::Infallible>(response)
             }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection =
+            builder.serve_connection(TokioIo::new(LingeringStream::new(stream)), service);
         let connection = graceful.watch(connection);
         let open = open.clone();
         open.increment(1.0);

@@ -15,12 +15,15 @@
 //!   read is still answered (hyper's graceful shutdown closes such a connection
 //!   at once), each answer closing its connection;
 //! - HTTP/1.1 only, with a 64 KiB read buffer per connection, and the open
-//!   connections as a metric.
+//!   connections as a metric;
+//! - a lingering close ([`linger`]), so that an answer sent before the
+//!   request's body was read (413) reaches a client still sending it.
 //!
 //! If axum's `serve` ever offers those, this module can go.
 
 mod deadline;
 mod handler;
+mod linger;
 mod listener;
 
 pub use listener::{Limits, Listener};

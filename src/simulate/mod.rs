@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::simulate::check;
-pub use crate::config::{MAX_VEHICLES, SimulateSettings};
+pub use crate::config::{Compress, MAX_VEHICLES, SimulateSettings};
 use crate::domain::VehicleId;
 
 /// How long one request may take before it counts as an error.
@@ -57,6 +57,7 @@ pub async fn run(
         client,
         stats: Stats::new(),
         batch: settings.batch as usize,
+        compress: settings.compress,
         start,
         start_millis: epoch_millis(SystemTime::now()),
     });
@@ -124,6 +125,7 @@ struct Shared {
     client: reqwest::Client,
     stats: Stats,
     batch: usize,
+    compress: Compress,
     start: Instant,
     /// Wall-clock time at `start`; sample times are offsets from it on the
     /// monotonic clock, so they never jump when the wall clock is adjusted.
@@ -190,12 +192,23 @@ impl Car {
 }
 
 impl Shared {
-    /// Posts `samples`, as one object when batching is off, and counts the outcome.
+    /// Posts `samples`, as one object when batching is off, compressed if
+    /// asked, and counts the outcome.
     async fn post(&self, url: &str, samples: &[Sample]) {
-        let request = match samples {
-            [one] if self.batch == 1 => self.client.post(url).json(one),
-            _ => self.client.post(url).json(samples),
-        };
+        let json = match samples {
+            [one] if self.batch == 1 => serde_json::to_vec(one),
+            _ => serde_json::to_vec(samples),
+        }
+        .expect("samples serialize");
+        let (body, encoding) = compress(json, self.compress);
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(encoding) = encoding {
+            request = request.header(reqwest::header::CONTENT_ENCODING, encoding);
+        }
         let started = Instant::now();
         let outcome = match request.send().await {
             Err(err) => Outcome::Failed(format!("POST {url} failed: {}", transport(&err))),
@@ -217,6 +230,23 @@ impl Shared {
         };
         if let Some(message) = self.stats.record(samples.len(), outcome) {
             eprintln!("simulate: first error (later ones are only counted): {message}");
+        }
+    }
+}
+
+/// `json` compressed as `how` says, and its `Content-Encoding`.
+fn compress(json: Vec<u8>, how: Compress) -> (Vec<u8>, Option<&'static str>) {
+    use std::io::Write;
+    match how {
+        Compress::None => (json, None),
+        Compress::Gzip => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(&json).expect("writing to memory");
+            (encoder.finish().expect("writing to memory"), Some("gzip"))
+        }
+        Compress::Zstd => {
+            (zstd::bulk::compress(&json, 3).expect("compressing in memory"), Some("zstd"))
         }
     }
 }

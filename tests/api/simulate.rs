@@ -7,7 +7,7 @@ use crate::common::{Backend, TestApp, free_port, spawn_app};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tributary::simulate::{Report, SimulateSettings, run};
+use tributary::simulate::{Compress, Report, SimulateSettings, run};
 
 const CARS: [&str; 3] = ["sim-001", "sim-002", "sim-003"];
 const SIGNALS: [&str; 4] =
@@ -24,6 +24,7 @@ fn settings(server: &str, batch: u32) -> SimulateSettings {
         prefix: "sim-".to_owned(),
         seed: Some(7),
         summary_interval: Duration::from_millis(250),
+        compress: Compress::None,
     }
 }
 
@@ -85,6 +86,23 @@ async fn batched_readings_keep_their_sample_times(backend: Backend) {
         assert!(gap > 0 && gap % 50 == 0, "readings {gap} ms apart: {body}");
     }
     app.stop().await;
+}
+
+/// `--compress gzip` and `--compress zstd`: the server decompresses each batch
+/// and stores every reading sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_batches_are_stored_whole() {
+    for compress in [Compress::Gzip, Compress::Zstd] {
+        let app = spawn_app(Backend::Memory).await;
+        let report = simulate(SimulateSettings { compress, ..settings(&app.address, 5) }).await;
+        assert!(report.sent_readings > 0, "{compress:?}: {report:?}");
+        assert_eq!(report.errors, 0, "{compress:?}: {report:?}");
+        assert_the_server_holds_what_was_sent(&app, &report).await;
+        let metrics = app.get("/metrics").await.text;
+        let accepted = format!("tributary_readings_accepted_total {}", report.sent_readings * 4);
+        assert!(metrics.contains(&accepted), "{compress:?}: {accepted} not in\n{metrics}");
+        app.stop().await;
+    }
 }
 
 on_both_stores!(
