@@ -28,3 +28,18 @@ target_dir() {
     [[ "$dir" == /* ]] || dir="$PWD/$dir"
     echo "$dir"
 }
+
+# Builds binary $1 (debug) and prints its path, as cargo reports it: right
+# whatever target directory cargo uses (CARGO_TARGET_DIR, a config file, a
+# wrapper that picks one per worktree).
+built_binary() { # name
+    cargo build --locked --quiet --bin "$1" --message-format=json-render-diagnostics |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message.get("executable") \
+            and message["target"]["name"] == sys.argv[1]:
+        print(message["executable"])
+' "$1"
+}

@@ -100,6 +100,13 @@ impl ToSchema for TimestampSchema {
 /// Adds one property per catalog signal to a reading-object schema, and the rules
 /// `wire::parse_reading_object` enforces: at least one signal, each by its name
 /// or its VSS path but not both, and no other fields.
+///
+/// The two rules that need `anyOf` and `not` sit inside an `allOf`, beside an
+/// explicit `type: object`: the same constraint, but client generators
+/// (openapi-python-client among them) then make a class with a field per
+/// signal, where a top-level `anyOf` made them give up on the type (`Any`).
+/// The VSS paths are `patternProperties`, which generators ignore: a
+/// generated client sends signals by name.
 pub(super) fn add_signals(schema: &mut Value, catalog: &Catalog) {
     let object = schema.as_object_mut().expect("a reading object's schema is an object");
     let mut properties = Map::new();
@@ -134,10 +141,12 @@ pub(super) fn add_signals(schema: &mut Value, catalog: &Catalog) {
     object.insert("patternProperties".into(), Value::Object(by_path));
     object.insert("additionalProperties".into(), json!(false));
     object.insert("minProperties".into(), json!(1));
-    object.insert("anyOf".into(), Value::Array(any_signal));
+    object.insert("type".into(), json!("object"));
+    let mut rules = vec![json!({"anyOf": any_signal})];
     if !both_names.is_empty() {
-        object.insert("not".into(), json!({"anyOf": both_names}));
+        rules.push(json!({"not": {"anyOf": both_names}}));
     }
+    object.insert("allOf".into(), Value::Array(rules));
 }
 
 fn signal_value(spec: &SignalSpec, description: String) -> Value {

@@ -107,3 +107,32 @@ async fn every_reference_resolves() {
         assert!(document.pointer(pointer).is_some(), "{reference} does not resolve");
     }
 }
+
+/// `/metrics` is for Prometheus, not part of the API: served, but not in the
+/// document, so client generators make no call of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_is_served_but_not_documented() {
+    let app = spawn_app(Backend::Memory).await;
+    let document = document(&app).await;
+    assert!(document["paths"].get("/metrics").is_none(), "{}", document["paths"]);
+    let answer = app.get("/metrics").await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.text.contains("tributary_http_requests_total"), "{}", answer.text);
+}
+
+/// The rules of a reading object that need `anyOf` and `not` sit in an
+/// `allOf` beside `type: object`, so that client generators make a class of
+/// it (a top-level `anyOf` made openapi-python-client type the body `Any`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_objects_are_typed_objects_with_their_rules_in_all_of() {
+    let app = spawn_app(Backend::Memory).await;
+    let document = document(&app).await;
+    for name in ["ReadingObject", "RecordBody"] {
+        let schema = &document["components"]["schemas"][name];
+        assert_eq!(schema["type"], "object", "{name}: {schema}");
+        assert!(schema.get("anyOf").is_none() && schema.get("not").is_none(), "{name}: {schema}");
+        let rules = schema["allOf"].as_array().unwrap();
+        assert!(rules[0]["anyOf"].as_array().is_some_and(|any| any.len() == 8), "{name}: {schema}");
+        assert!(rules[1]["not"]["anyOf"].is_array(), "{name}: {schema}");
+    }
+}
