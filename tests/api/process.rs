@@ -78,6 +78,8 @@ fn help_documents_every_setting_with_its_default() {
             "TRIBUTARY_MAX_CONNECTIONS",
             "TRIBUTARY_VEHICLE_RATE",
             "TRIBUTARY_VEHICLE_BURST",
+            "TRIBUTARY_MAX_VEHICLES",
+            "[default: 1000000]",
         ],
     );
 }
