@@ -7,6 +7,8 @@
 //! - [`fleet`]: the service: what each operation does, independent of HTTP.
 //! - [`domain`]: readings, signals, vehicles, windows; no I/O.
 //! - [`store`]: the `Store` trait and its memory and Redis implementations.
+//! - [`web`]: the pages (car and fleet views), compiled into the binary.
+>>>>>>> f731f5d (Pages: a car view for a phone and a fleet view, served by the binary (src/web), with browser tests in Debian's Chromium)
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
 pub mod config;
@@ -21,3 +23,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod upkeep;
+pub mod web;

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     };
     routes
         .route("/openapi.json", get(serve_document))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe_request))
