@@ -41,6 +41,8 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
+    // Screenshots at a phone's pixel density, sharp enough for the README.
+    "--force-device-scale-factor=2",
 ];
 
 /// One browser at a time: the machine has two cores, and the tests hold the

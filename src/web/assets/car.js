@@ -117,7 +117,17 @@
     fillChoices("recent", T.recentVehicles());
     T.showNotice(
       "Which car?",
-      "Type a vehicle id above, or pick one below. The simulator's cars are sim-001, sim-002 and so on; the seed API writes to “default”.",
+      [
+        "Type a vehicle id above, or pick one below. The cars of ",
+        { code: "tributary simulate" },
+        " are ",
+        { code: "sim-001" },
+        ", ",
+        { code: "sim-002" },
+        " and so on; the seed API writes to ",
+        { code: "default" },
+        ".",
+      ],
       "info",
     );
     // The list needs the fleet scope where tokens are checked: without it there
@@ -250,14 +260,14 @@
       link.streamRetryMs = STREAM_RETRY_FIRST_MS;
       stopPolling();
       document.body.dataset.transport = "stream";
-      applySummaries(data.signals || {}, true);
+      applySummaries(signalsOf(data), true);
       healthy();
     });
     source.addEventListener("update", (event) => {
       if (link.source !== source || !link.streaming) return;
       const data = parseEvent(event);
       if (!data) return;
-      applySummaries(data.signals || {}, false);
+      applySummaries(signalsOf(data), false);
       healthy();
     });
     // The server is stopping: a restarted one will be back shortly.
@@ -265,6 +275,12 @@
     // EventSource says nothing of why: a 404 (no stream on this server), a 401,
     // or no server at all look the same. Polling finds out, and carries on.
     source.addEventListener("error", () => link.source === source && streamFailed());
+  }
+
+  /** An event's summaries by signal: `{"signals": {…}}`, or (leniently) the
+   *  bare map; `skipped` needs nothing done, as summaries are state, not history. */
+  function signalsOf(data) {
+    return data.signals && typeof data.signals === "object" ? data.signals : data;
   }
 
   function parseEvent(event) {

@@ -104,12 +104,20 @@ window.Tributary = (function () {
 
   // --- The page's notice and state marker ----------------------------------
 
-  /** Shows the page's notice: `kind` is "info" or "error"; `code`, if given,
-   *  is shown as a command to copy (where the page has room for one). */
+  /** Shows the page's notice: `text` is a string, or an array of strings and
+   *  `{code: "…"}` parts (ids and commands, never broken across lines);
+   *  `kind` is "info" or "error"; `code`, if given, is shown as a command to
+   *  copy (where the page has room for one). */
   function showNotice(title, text, kind, code) {
     const notice = byId("notice");
     byId("notice-title").textContent = title;
-    byId("notice-text").textContent = text;
+    const parts = (Array.isArray(text) ? text : [text]).map((part) => {
+      if (typeof part === "string") return part;
+      const element = document.createElement("code");
+      element.textContent = part.code;
+      return element;
+    });
+    byId("notice-text").replaceChildren(...parts);
     const block = byId("notice-code");
     if (block) {
       block.hidden = !code;

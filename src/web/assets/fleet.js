@@ -32,6 +32,9 @@
   let refreshTimer = 0;
   let failingSince = null;
   let everLoaded = false;
+  /** Said once the next page has loaded, and kept up until the person moves on. */
+  let noteAfterLoad = null;
+  let noteShown = false;
 
   const input = byId("prefix-input");
   input.value = view.prefix;
@@ -77,6 +80,7 @@
   /** Shows another page, as a new history entry (so Back works as expected). */
   function go(next) {
     view = next;
+    noteShown = false;
     const params = new URLSearchParams();
     if (view.prefix) params.set("prefix", view.prefix);
     if (view.cursor) params.set("cursor", view.cursor);
@@ -105,17 +109,28 @@
       healthy();
     } else if (status === 401 || status === 403) {
       byId("list").hidden = true;
+      noteShown = false;
       T.setState("offline", "No access");
       T.showAccessProblem(answer, "fleet", "the fleet");
       return; // until a token is given
     } else if (status === 404) {
       byId("list").hidden = true;
+      noteShown = false;
       T.setState("offline", "Not available");
       T.showNotice(
         "This server does not list vehicles",
         `GET /v1/vehicles answered 404 (${T.problemDetail(answer)}) This Tributary is older than the fleet view; open a car by its id in the Car view instead.`,
         "error",
       );
+      return;
+    } else if ((status === 400 || status === 422) && view.cursor) {
+      // A cursor the server no longer takes (the list changed under it, or an
+      // edited address): start over rather than show nothing.
+      const detail = T.problemDetail(answer);
+      history.replaceState({ previous: [] }, "", "/fleet" + (view.prefix ? "?prefix=" + encodeURIComponent(view.prefix) : ""));
+      view = { prefix: view.prefix, cursor: "", previous: [] };
+      noteAfterLoad = `That page could not be shown (${detail}), so this is the first page.`;
+      load();
       return;
     } else if (status === 400 || status === 422) {
       invalidPrefix(T.problemDetail(answer));
@@ -151,7 +166,13 @@
   }
 
   function render(body) {
-    T.hideNotice();
+    if (noteAfterLoad) {
+      T.showNotice("Back to the first page", noteAfterLoad, "info");
+      noteAfterLoad = null;
+      noteShown = true;
+    } else if (!noteShown) {
+      T.hideNotice();
+    }
     const vehicles = body.vehicles
       .filter((v) => v && typeof v.vehicle_id === "string")
       .sort((a, b) => (Date.parse(b.last_seen) || 0) - (Date.parse(a.last_seen) || 0));
