@@ -51,7 +51,6 @@
     if (vehicle === null) {
       showChooser();
     } else if (!T.isVehicleId(vehicle)) {
-      byId("title").textContent = "Not a vehicle id";
       showInvalid(`“${vehicle}” is not a vehicle id: a vehicle id is ${T.VEHICLE_ID_RULE}. Type another above.`);
     } else {
       document.title = `${vehicle} · Tributary`;
@@ -164,9 +163,10 @@
 
   // --- Notices ---------------------------------------------------------------
 
+  /** No vehicle to follow: the notice says why, and the marker goes (there is no connection to speak of). */
   function showInvalid(text) {
     noticeKind = "invalid";
-    T.setState("offline", "Not a vehicle");
+    byId("state").hidden = true;
     T.showNotice("Not a vehicle id", text, "error");
   }
 
@@ -378,7 +378,9 @@
       poll(link.pollGeneration);
     }
   });
-  window.addEventListener("offline", () => vehicle && noticeKind !== "access" && unhealthy("This device is offline."));
+  window.addEventListener("offline", () => {
+    if (link.polling || link.source) unhealthy("This device is offline.");
+  });
 
   // --- Tiles --------------------------------------------------------------------
 

@@ -198,7 +198,12 @@
       const cell = document.createElement("td");
       cell.colSpan = 2;
       cell.className = "empty";
-      cell.textContent = view.prefix ? `No vehicle id starts with “${view.prefix}”.` : "No vehicles yet.";
+      // A cursor-paged scan may find nothing on one page and more on the next.
+      cell.textContent = body.next_cursor
+        ? "Nothing on this page; the next one may have more."
+        : view.prefix
+          ? `No vehicle id starts with “${view.prefix}”${view.cursor ? " beyond the pages before" : ""}.`
+          : "No vehicles yet.";
       row.append(cell);
       rows.push(row);
     }
