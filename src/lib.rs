@@ -8,7 +8,6 @@
 //! - [`domain`]: readings, signals, vehicles, windows; no I/O.
 //! - [`store`]: the `Store` trait and its memory and Redis implementations.
 //! - [`web`]: the pages (car and fleet views), compiled into the binary.
->>>>>>> f731f5d (Pages: a car view for a phone and a fleet view, served by the binary (src/web), with browser tests in Debian's Chromium)
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
 pub mod config;
