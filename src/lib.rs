@@ -3,11 +3,11 @@
 //!
 //! - [`startup`]: builds and runs the service from [`config`] settings (wiring only).
 //! - [`server`]: the accept loop and each connection.
-//! - [`http`]: one module per API surface (legacy, v1, ops) and what they share.
+//! - [`http`]: one module per surface (legacy, v1, ops, and the pages: the
+//!   car and fleet views, compiled into the binary) and what they share.
 //! - [`fleet`]: the service: what each operation does, independent of HTTP.
 //! - [`domain`]: readings, signals, vehicles, windows; no I/O.
 //! - [`store`]: the `Store` trait and its memory and Redis implementations.
-//! - [`web`]: the pages (car and fleet views), compiled into the binary.
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
 pub mod config;
@@ -22,4 +22,3 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod upkeep;
-pub mod web;

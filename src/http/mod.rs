@@ -2,7 +2,9 @@
 //! and OpenAPI annotations and exposing one `routes()`, merged here:
 //! - [`legacy`]: `/record` and `/collect`, the original API;
 //! - [`v1`]: the fleet API;
-//! - [`ops`]: health, readiness and metrics.
+//! - [`ops`]: health, readiness and metrics;
+//! - [`pages`]: the car and fleet views, HTML for people (not in the OpenAPI
+//!   document).
 //!
 //! Beside them, what the surfaces share: the state ([`state`]), request bodies
 //! ([`body`]), reading objects ([`wire`]), the vehicle a request is about
@@ -18,6 +20,7 @@ pub mod legacy;
 mod middleware;
 pub mod openapi;
 mod ops;
+mod pages;
 pub mod problem;
 mod state;
 pub mod v1;
@@ -48,7 +51,7 @@ pub fn router(state: AppState) -> Router {
     };
     routes
         .route("/openapi.json", get(serve_document))
-        .merge(crate::web::routes())
+        .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe_request))

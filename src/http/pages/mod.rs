@@ -120,8 +120,9 @@ fn hashed_name(asset: &Asset) -> String {
     }
 }
 
-/// The pages' routes, to merge into the service's router. They need no state.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// The pages' routes, merged by `http::router` (outside the OpenAPI document:
+/// they are HTML for people, not API). They need no state.
+pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(car_page))
         .route("/vehicles/{vehicle_id}", get(car_page))
