@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 pub use self::error::{FleetError, RateLimited};
 pub use self::rate_limit::VehicleLimiter;
-use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId};
+use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId, VehiclePrefix};
 use crate::metrics::Metrics;
-use crate::store::{DynStore, StoreError, VehicleHistory};
+use crate::store::{DynStore, StoreError, VehicleCursor, VehicleHistory, VehiclePage};
 
 /// How often `/metrics` may count the store's vehicles (a scan, on Redis).
 const VEHICLE_COUNT_INTERVAL: Duration = Duration::from_secs(10);
@@ -96,6 +96,17 @@ impl Fleet {
         signals: &[SignalName],
     ) -> Result<Vec<(SignalName, Aggregate)>, FleetError> {
         Ok(self.observe("history", self.store.aggregates(vehicle, signals)).await?)
+    }
+
+    /// One page of the vehicles whose id starts with `prefix`, newest first,
+    /// from `cursor`: at most `limit` of them.
+    pub async fn list_vehicles(
+        &self,
+        prefix: &VehiclePrefix,
+        cursor: &VehicleCursor,
+        limit: usize,
+    ) -> Result<VehiclePage, FleetError> {
+        Ok(self.observe("list_vehicles", self.store.list_vehicles(prefix, cursor, limit)).await?)
     }
 
     /// Whether the store answers.

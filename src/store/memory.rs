@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
+use super::{
+    SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
+    VehicleSeen,
+};
 use crate::domain::window::{Inserted, Window};
 use crate::domain::{
-    Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId,
+    Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix,
 };
 use crate::upkeep::{self, Upkeep};
 
@@ -112,6 +115,16 @@ impl Shared {
     }
 }
 
+/// A vehicle's place in the store's walk order: a hash of its id, the same in
+/// every call of one process (std's SipHash with fixed keys), which is as long
+/// as this store's cursors need to mean anything.
+fn walk_position(vehicle: &VehicleId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    vehicle.as_str().hash(&mut hasher);
+    hasher.finish()
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn record(
@@ -207,6 +220,67 @@ impl Store for MemoryStore {
 
     async fn vehicle_count(&self) -> Result<u64, StoreError> {
         Ok(self.shared.vehicles().len() as u64)
+    }
+
+    /// Walks the vehicles in the order of a hash of their id, as Redis' `SCAN`
+    /// walks its table: a position (a hash) stays valid however the map
+    /// changes, so one cursor shape serves both stores. A page costs one pass
+    /// over the map, which for the fleets this store is for is cheap.
+    async fn list_vehicles(
+        &self,
+        prefix: &VehiclePrefix,
+        cursor: &VehicleCursor,
+        limit: usize,
+    ) -> Result<VehiclePage, StoreError> {
+        let vehicles = self.shared.vehicles();
+        let seen = |vehicle: &VehicleId, entry: &Entry| VehicleSeen {
+            vehicle: vehicle.clone(),
+            last_seen: entry.last_seen,
+        };
+        // As on Redis: the waiting ids outside the prefix drop out, and those
+        // of vehicles gone since take their place on the page but list nothing.
+        let pending: Vec<&VehicleId> =
+            cursor.pending.iter().filter(|vehicle| prefix.matches(vehicle)).collect();
+        let (now, later) = pending.split_at(pending.len().min(limit));
+        let mut page: Vec<VehicleSeen> =
+            now.iter().filter_map(|&vehicle| Some(seen(vehicle, vehicles.get(vehicle)?))).collect();
+        if !later.is_empty() {
+            let pending = later.iter().map(|&vehicle| vehicle.clone()).collect();
+            let next = VehicleCursor { pending, resume: cursor.resume };
+            return Ok(VehiclePage::newest_first(page, Some(next)));
+        }
+        let Some(from) = cursor.resume else {
+            return Ok(VehiclePage::newest_first(page, None));
+        };
+        let mut found: Vec<(u64, &VehicleId, &Entry)> = vehicles
+            .iter()
+            .filter(|(vehicle, _)| prefix.matches(vehicle))
+            .map(|(vehicle, entry)| (walk_position(vehicle), vehicle, entry))
+            .filter(|&(position, ..)| position >= from)
+            .collect();
+        let room = limit - now.len();
+        if found.len() <= room {
+            page.extend(found.iter().map(|&(_, vehicle, entry)| seen(vehicle, entry)));
+            return Ok(VehiclePage::newest_first(page, None));
+        }
+        if room == 0 {
+            let next = VehicleCursor { pending: Vec::new(), resume: Some(from) };
+            return Ok(VehiclePage::newest_first(page, Some(next)));
+        }
+        // The `room` first in walk order; the page ends after the last one's
+        // position, so the others at that same position (a hash collision) wait
+        // in the cursor.
+        found.select_nth_unstable_by_key(room - 1, |&(position, vehicle, _)| (position, vehicle));
+        let last = found[..room].iter().map(|&(position, ..)| position).max().unwrap_or(from);
+        page.extend(found[..room].iter().map(|&(_, vehicle, entry)| seen(vehicle, entry)));
+        let pending = found[room..]
+            .iter()
+            .filter(|&&(position, ..)| position == last)
+            .map(|&(_, vehicle, _)| vehicle.clone())
+            .collect();
+        let next = VehicleCursor { pending, resume: last.checked_add(1) };
+        let next = (!next.pending.is_empty() || next.resume.is_some()).then_some(next);
+        Ok(VehiclePage::newest_first(page, next))
     }
 
     fn kind(&self) -> &'static str {

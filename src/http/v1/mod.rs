@@ -2,8 +2,9 @@
 //! the device and sent one at a time or in batches.
 //!
 //! This module owns the surface's routes and handlers; `schemas` documents its
-//! types and `wire` parses its readings body.
+//! types, `wire` parses its readings body, and `list` lists the fleet.
 
+mod list;
 mod schemas;
 pub mod wire;
 
@@ -32,6 +33,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_vehicle))
         .routes(routes!(get_signal))
         .routes(routes!(list_signals))
+        .routes(routes!(list::list_vehicles))
 }
 
 /// Adds what depends on the catalog to the surface's part of `document`.

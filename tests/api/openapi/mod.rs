@@ -12,7 +12,7 @@ use crate::common::{Answer, TestApp};
 use serde_json::{Value, json};
 
 /// What the service serves, by method and path template.
-const SERVED: [(&str, &str); 10] = [
+const SERVED: [(&str, &str); 11] = [
     ("POST", "/record"),
     ("GET", "/collect"),
     ("POST", "/collect"),
@@ -20,6 +20,7 @@ const SERVED: [(&str, &str); 10] = [
     ("GET", "/v1/vehicles/{vehicle_id}"),
     ("GET", "/v1/vehicles/{vehicle_id}/signals/{signal}"),
     ("GET", "/v1/signals"),
+    ("GET", "/v1/vehicles"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
