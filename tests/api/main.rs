@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod common;
+mod browser;
 mod container;
 mod legacy;
 mod limits;

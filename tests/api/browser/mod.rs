@@ -1,5 +1,5 @@
 //! The pages in a real browser: Debian's headless Chromium, driven over
-//! WebDriver (see `browser_support`), against the real service on a free port.
+//! WebDriver (see `support`), against the real service on a free port.
 //!
 //! - The car view at a phone's size shows what was just posted (current,
 //!   average, min, max, a sparkline point per reading of the window) without a
@@ -7,17 +7,18 @@
 //! - No console errors, no request to another origin and no serious axe-core
 //!   violation on any page; screenshots of each page at phone and desktop
 //!   sizes go to the git-ignored `.screenshots/`.
-//! - The fleet view and the stream wait for their APIs (`#[ignore]`d until then).
+//! - The fleet view pages through the vehicles the test wrote, with
+//!   `GET /v1/vehicles`, and its links open the right car.
+//! - The stream waits for its API (`#[ignore]`d until then).
 //!
 //! Needs `scripts/browser-deps` (Chromium, chromedriver, axe-core).
 
-mod browser_support;
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use browser_support::{Browser, DESKTOP, PHONE, axe_source};
-use common::{Backend, TestApp, free_port, spawn_app, spawn_app_on};
+use self::support::{Browser, DESKTOP, PHONE, axe_source};
+use crate::common::{Backend, TestApp, free_port, spawn_app, spawn_app_on};
 use serde_json::{Value, json};
 use tributary::config::ServeSettings;
 
@@ -241,9 +242,9 @@ async fn feed_demo_car(app: &TestApp, vehicle: &str) {
 
 /// The failed requests the pages expect and handle, which Chromium logs as
 /// errors all the same: a vehicle that has sent nothing yet answers 404 (by
-/// contract, the page's waiting state). So do, until they land, the stream
-/// (issue 14) and the vehicle list (issue 15's API): delete their line then, so
-/// that a page asking for a wrong URL fails here.
+/// contract, the page's waiting state). So does, until it lands, the stream
+/// (issue 14): delete its line then, so that a page asking for a wrong URL
+/// fails here.
 fn an_expected_404(entry: &Value) -> bool {
     let message = entry["message"].as_str().unwrap_or_default();
     let Some((url, rest)) = message.split_once(' ') else { return false };
@@ -255,7 +256,6 @@ fn an_expected_404(entry: &Value) -> bool {
     match segments.as_slice() {
         ["v1", "vehicles", _] => true,
         ["v1", "vehicles", _, "stream"] => true, // until the stream lands
-        ["v1", "vehicles"] => true,              // until the vehicle list lands
         _ => false,
     }
 }
@@ -275,6 +275,10 @@ async fn check_page(browser: &Browser, axe: &str, name: &str) {
 async fn every_page_is_clean_in_the_console_stays_on_its_origin_and_passes_axe() {
     let axe = axe_source();
     let app = spawn_app(Backend::Memory).await;
+    // A small fleet, so that the fleet view's screenshot shows a list.
+    for i in 2..=12 {
+        post(&app, &format!("sim-{i:03}"), json!({"vehicle_speed": 40.5 + f64::from(i)})).await;
+    }
     let browser = Browser::start().await;
     for (size, viewport) in [("phone", PHONE), ("desktop", DESKTOP)] {
         browser.viewport(viewport).await;
@@ -311,8 +315,9 @@ async fn every_page_is_clean_in_the_console_stays_on_its_origin_and_passes_axe()
         browser
             .wait_for(
                 LOAD_DEADLINE,
-                "the fleet view to load",
-                "return document.getElementById('state').dataset.state !== 'connecting'",
+                "the fleet view to list the 12 cars",
+                "return document.getElementById('state').dataset.state === 'live'
+                   && document.querySelectorAll('#rows th a').length === 12",
                 vec![],
             )
             .await;
@@ -392,7 +397,6 @@ async fn a_token_in_the_fragment_is_kept_for_the_tab_and_taken_out_of_the_addres
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs GET /v1/vehicles (lands with the list API)"]
 async fn the_fleet_view_pages_through_the_vehicles_and_links_to_each_car() {
     let axe = axe_source();
     let app = spawn_app(Backend::Memory).await;
@@ -416,7 +420,7 @@ async fn the_fleet_view_pages_through_the_vehicles_and_links_to_each_car() {
         const label = document.getElementById('page-label').textContent;
         if (list.hidden || !caption.includes('fleet-') || label !== arguments[0]) return null;
         return {ids: [...document.querySelectorAll('#rows th a')].map((a) => a.textContent),
-                seen: [...document.querySelectorAll('#rows time')].map((t) => t.dateTime),
+                seen: [...document.querySelectorAll('#rows time')].map((t) => Date.parse(t.dateTime)),
                 next: !document.getElementById('next').disabled};";
     let mut pages: Vec<Vec<String>> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -424,7 +428,7 @@ async fn the_fleet_view_pages_through_the_vehicles_and_links_to_each_car() {
         let label = format!("Page {}", pages.len() + 1);
         let page = browser.wait_for(LOAD_DEADLINE, &label, PAGE, vec![json!(label)]).await;
         let ids: Vec<String> = serde_json::from_value(page["ids"].clone()).unwrap();
-        let times: Vec<String> = serde_json::from_value(page["seen"].clone()).unwrap();
+        let times: Vec<i64> = serde_json::from_value(page["seen"].clone()).unwrap();
         let mut newest_first = times.clone();
         newest_first.sort_by(|a, b| b.cmp(a));
         assert_eq!(times, newest_first, "{label}: not newest first");
