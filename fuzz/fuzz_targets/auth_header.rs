@@ -15,12 +15,13 @@ use tributary::auth::mint::{TokenArgs, mint};
 use tributary::auth::{AuthError, TokenPlaces, Vehicles, bearer_token, request_token};
 use tributary::domain::VehicleId;
 
-/// Public keys only (RFC 8037 A.2's Ed25519 key, RFC 7515 A.3's P-256 key):
-/// nothing can sign for them here, so they exercise key selection and refusal.
+/// Public keys only (RFC 8037 A.2's Ed25519 key, and the P-256 base point,
+/// whose private key is 1): the target signs nothing with them, so they
+/// exercise key selection and refusal.
 const KEYS: &str = r#"{"keys": [
   {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-  {"kty": "EC", "crv": "P-256", "kid": "es", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-   "y": "x_FEzRjGP1SKpwNbRk1BpI5Hp6gK2_tsY8uWv9tQz4E"}
+  {"kty": "EC", "crv": "P-256", "kid": "es", "x": "axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",
+   "y": "T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"}
 ]}"#;
 const SECRET: &str = "the fuzzer's shared secret, 32 bytes or more";
 
