@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
+use crate::auth::{Auth, OFF_WARNING};
 use crate::config::{RedisUrl, ServeSettings};
 use crate::domain::Catalog;
 use crate::fleet::VehicleLimiter;
@@ -23,6 +24,11 @@ use crate::upkeep;
 
 pub struct Application {
     listener: Listener,
+    /// `/metrics` alone, without a token, when `TRIBUTARY_METRICS_LISTEN` is set.
+    metrics_listener: Option<Listener>,
+    /// Dropped when the service stops: ends the tasks that run until then
+    /// (the key-file reloader, the metrics listener).
+    stop: tokio::sync::watch::Sender<()>,
 }
 
 impl Application {
@@ -38,12 +44,26 @@ impl Application {
             Some(path) => Catalog::with_file(path)?,
             None => Catalog::builtin(),
         };
+        let auth = settings.auth.resolve()?;
+        if matches!(auth, Auth::Off) {
+            tracing::warn!("{OFF_WARNING}");
+        }
         let store = build_store(settings, &catalog)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = AppState::from_settings(store, catalog, settings);
+        let metrics_listener = match settings.auth.metrics_listen() {
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!("cannot listen on {address} (TRIBUTARY_METRICS_LISTEN)")
+            })?),
+            None => None,
+        };
+        let state = AppState::from_settings(store, catalog, settings, auth);
+        let (stop, stopped) = tokio::sync::watch::channel(());
         // Every background task of the service, started here and only here.
+        if let Some(authenticator) = state.auth.authenticator() {
+            authenticator.spawn_reloader(until_stopped(stopped.clone()));
+        }
         upkeep::spawn_all(
             [
                 state.fleet.store().upkeep(),
@@ -63,6 +83,8 @@ impl Application {
             max_in_flight = settings.max_in_flight,
             max_connections = settings.max_connections,
             vehicle_rate = settings.vehicle_rate,
+            auth = state.auth.mode_name(),
+            metrics_listen = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
             "tributary listening"
         );
         let limits = Limits {
@@ -71,7 +93,18 @@ impl Application {
             shutdown_timeout: settings.shutdown_timeout,
         };
         let open = state.metrics.connections().clone();
-        Ok(Self { listener: Listener::new(listener, router(state), limits, open) })
+        let metrics_listener = metrics_listener.map(|listener| {
+            let limits = Limits { max_connections: 64, ..limits };
+            let routes = crate::http::metrics_routes(state.clone());
+            Listener::new(listener, routes, limits, metrics::Gauge::noop())
+        });
+        let listener = Listener::new(listener, router(state), limits, open);
+        Ok(Self { listener, metrics_listener, stop })
+    }
+
+    /// The address of the separate metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(Listener::local_addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -85,9 +118,22 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to the shutdown timeout) and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        // The metrics port stays up while the API drains, so the drain can be watched.
+        let metrics = self
+            .metrics_listener
+            .map(|listener| tokio::spawn(listener.run_until(until_stopped(self.stop.subscribe()))));
         self.listener.run_until(shutdown).await;
+        drop(self.stop);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         Ok(())
     }
+}
+
+/// Completes when the application's `stop` sender is dropped.
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<()>) {
+    while stopped.changed().await.is_ok() {}
 }
 
 /// The store the settings ask for.

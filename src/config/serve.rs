@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use super::parse_duration;
 use super::secret::RedisUrl;
+use crate::auth::AuthSettings;
 use crate::store::StoreLimits;
 
 #[derive(Debug, Clone, Parser)]
@@ -55,6 +56,9 @@ pub struct ServeSettings {
     /// the largest batch).
     #[arg(long, env = "TRIBUTARY_VEHICLE_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1000..))]
     pub vehicle_burst: u32,
+    /// Identity (tokens), browser (CORS) and metrics-port settings.
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 impl ServeSettings {

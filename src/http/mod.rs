@@ -8,11 +8,14 @@
 //! ([`body`]), reading objects ([`wire`]), the vehicle a request is about
 //! ([`vehicle`]), errors ([`problem`], and [`conversions`] from the layers
 //! below), the OpenAPI pieces ([`openapi`]), the in-flight limit
-//! ([`admission`]) and the middleware. The layer calls the fleet service and
+//! ([`admission`]), who is calling ([`caller`]), browser headers and CORS
+//! ([`browser`]) and the middleware. The layer calls the fleet service and
 //! the domain, never a particular store.
 
 mod admission;
 pub mod body;
+mod browser;
+pub mod caller;
 mod conversions;
 pub mod legacy;
 mod middleware;
@@ -31,6 +34,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use ops::metrics_routes;
 use problem::ApiError;
 pub use state::AppState;
 
@@ -44,14 +48,18 @@ pub fn router(state: AppState) -> Router {
         serde_json::to_vec_pretty(&document).expect("the OpenAPI document serializes"),
     );
     let serve_document = move || {
-        std::future::ready(([(header::CONTENT_TYPE, "application/json")], document.clone()))
+        let headers =
+            [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")];
+        std::future::ready((headers, document.clone()))
     };
-    routes
+    let cors = state.cors_origins.clone();
+    let routes = routes
         .route("/openapi.json", get(serve_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe_request))
-        .with_state(state)
+        .with_state(state);
+    browser::layers(routes, cors)
 }
 
 /// The OpenAPI document of a service with `state`.

@@ -18,10 +18,12 @@ use self::schemas::{
     SignalSummary, SignalWindow, VehiclePath, VehicleSummary,
 };
 use super::body::JsonBody;
+use super::caller::Caller;
 use super::openapi::{BodyErrors, ReadErrors, WriteErrors, add_signals};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::vehicle::PathVehicle;
+use crate::auth::Identity;
 use crate::domain::{Catalog, SignalName, VehicleId};
 use crate::store::VehicleHistory;
 
@@ -91,11 +93,12 @@ fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
 )]
 pub async fn post_readings(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     PathVehicle(vehicle): PathVehicle,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Accepted>, ApiError> {
     let readings = wire::parse_batch(&body, &state.parse_context())?;
-    state.fleet.record(&vehicle, &readings).await?;
+    state.fleet.record(&caller, &vehicle, &readings).await?;
     Ok(Json(Accepted { accepted: readings.len() }))
 }
 
@@ -114,9 +117,10 @@ pub async fn post_readings(
 )]
 pub async fn get_vehicle(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     PathVehicle(vehicle): PathVehicle,
 ) -> Result<Json<VehicleSummary>, ApiError> {
-    let history = history_or_404(&state, &vehicle, state.catalog.names()).await?;
+    let history = history_or_404(&state, &caller, &vehicle, state.catalog.names()).await?;
     let signals = state
         .catalog
         .signals()
@@ -148,6 +152,7 @@ pub async fn get_vehicle(
 )]
 pub async fn get_signal(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     PathVehicle(vehicle): PathVehicle,
     Path(SignalPath { signal }): Path<SignalPath>,
 ) -> Result<Json<SignalWindow>, ApiError> {
@@ -157,7 +162,8 @@ pub async fn get_signal(
             state.catalog.describe_names()
         ))
     })?;
-    let history = history_or_404(&state, &vehicle, std::slice::from_ref(&spec.name)).await?;
+    let history =
+        history_or_404(&state, &caller, &vehicle, std::slice::from_ref(&spec.name)).await?;
     let signal = history.signals.get(&spec.name);
     Ok(Json(SignalWindow {
         vehicle_id: vehicle.to_string(),
@@ -171,7 +177,10 @@ pub async fn get_signal(
 
 /// The signal catalog.
 #[utoipa::path(get, path = "/v1/signals", tag = "v1", responses((status = 200, body = SignalList)))]
-pub async fn list_signals(State(state): State<AppState>) -> Json<SignalList> {
+pub async fn list_signals(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+) -> Json<SignalList> {
     let signals = state
         .catalog
         .signals()
@@ -192,10 +201,11 @@ pub async fn list_signals(State(state): State<AppState>) -> Json<SignalList> {
 /// the retention period).
 async fn history_or_404(
     state: &AppState,
+    caller: &Identity,
     vehicle: &VehicleId,
     signals: &[SignalName],
 ) -> Result<VehicleHistory, ApiError> {
-    state.fleet.history(vehicle, signals).await?.ok_or_else(|| {
+    state.fleet.history(caller, vehicle, signals).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
             "vehicle {:?} has sent no readings (or none within the retention period)",
             vehicle.as_str()
