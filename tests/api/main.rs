@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod common;
+mod auth;
 mod container;
 mod legacy;
 mod limits;
