@@ -43,7 +43,7 @@ pub use state::AppState;
 /// drift.
 pub fn router(state: AppState) -> Router {
     let (routes, api) = api(&state).split_for_parts();
-    let document = complete(api, &state.catalog);
+    let document = complete(api, &state);
     let document = bytes::Bytes::from(
         serde_json::to_vec_pretty(&document).expect("the OpenAPI document serializes"),
     );
@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The OpenAPI document of a service with `state`.
 pub fn document(state: &AppState) -> Value {
-    complete(api(state).into_openapi(), &state.catalog)
+    complete(api(state).into_openapi(), state)
 }
 
 /// Every surface's documented routes, with the document's static part.
@@ -77,8 +77,10 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// Adds what depends on the catalog, and the JSON Schema keywords utoipa has no
 /// builder for (`patternProperties`, `not`), to the document `api()` produced.
+/// Without auth, no operation needs a token, so none says it does.
 /// The result's keys are sorted, as `serde_json::Value` keeps them.
-fn complete(openapi: utoipa::openapi::OpenApi, catalog: &crate::domain::Catalog) -> Value {
+fn complete(openapi: utoipa::openapi::OpenApi, state: &AppState) -> Value {
+    let catalog = &state.catalog;
     let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
     let schemas = document
         .pointer_mut("/components/schemas")
@@ -86,6 +88,9 @@ fn complete(openapi: utoipa::openapi::OpenApi, catalog: &crate::domain::Catalog)
         .expect("the document has component schemas");
     legacy::complete(schemas, catalog);
     v1::complete(&mut document, catalog);
+    if state.auth.authenticator().is_none() {
+        openapi::drop_security(&mut document);
+    }
     document
 }
 

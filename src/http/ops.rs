@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::caller::Caller;
+use super::openapi::{AuthErrors, TokenErrors};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 
@@ -72,7 +73,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"))
+    security(("token" = ["metrics"])),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        TokenErrors,
+        AuthErrors,
+    )
 )]
 pub async fn metrics(
     State(state): State<AppState>,

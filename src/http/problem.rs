@@ -178,6 +178,11 @@ impl ProblemKind {
         self.row().1
     }
 
+    /// Whether its answers carry a `WWW-Authenticate` challenge.
+    pub const fn challenges(self) -> bool {
+        matches!(self, Self::TokenRequest | Self::Unauthorized | Self::Forbidden)
+    }
+
     /// Whether its answers carry `Retry-After`: the refusals worth retrying
     /// as they are, later.
     pub const fn retry_after(self) -> bool {

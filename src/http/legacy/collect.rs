@@ -14,7 +14,7 @@ use crate::auth::Identity;
 use crate::domain::{Catalog, SignalName, VehicleId};
 use crate::http::body::OptionalJsonBody;
 use crate::http::caller::Caller;
-use crate::http::openapi::{BodyErrors, ReadErrors, VehicleIdSchema};
+use crate::http::openapi::{AuthErrors, BodyErrors, ReadErrors, VehicleIdSchema};
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::vehicle::{named_or_own, parse_vehicle_param};
 
@@ -63,6 +63,7 @@ pub struct CollectResponse {
     get,
     path = "/collect",
     tag = "seed",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
         description = "Optional, as for POST (an empty body, or one of only whitespace, is none); the query is the usual way to name the vehicle."),
@@ -70,6 +71,7 @@ pub struct CollectResponse {
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
         (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ReadErrors,
     )
 )]
@@ -87,6 +89,7 @@ pub async fn collect_get(
     post,
     path = "/collect",
     tag = "seed",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
         description = "Optional: none (an empty body, or one of only whitespace), `{}` or `{\"vehicle_id\": \"…\"}`."),
@@ -94,6 +97,7 @@ pub async fn collect_get(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
         (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ReadErrors,
     )
 )]

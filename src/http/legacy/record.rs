@@ -10,7 +10,7 @@ use super::Legacy;
 use super::wire::parse_record;
 use crate::http::body::JsonBody;
 use crate::http::caller::Caller;
-use crate::http::openapi::{BodyErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
+use crate::http::openapi::{AuthErrors, BodyErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::vehicle;
 
@@ -42,12 +42,14 @@ pub struct RecordOk {
     post,
     path = "/record",
     tag = "seed",
+    security(("token" = ["record"])),
     request_body(content = RecordBody, content_type = "application/json",
         description = "Any Content-Type is accepted; the body must be JSON."),
     responses(
         (status = 200, description = "Stored", body = RecordOk),
         BodyErrors,
         (status = 422, description = "Invalid reading; nothing was stored. `errors[].pointer` names each bad field", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         WriteErrors,
     )
 )]

@@ -19,7 +19,7 @@ use self::schemas::{
 };
 use super::body::JsonBody;
 use super::caller::Caller;
-use super::openapi::{BodyErrors, ReadErrors, WriteErrors, add_signals};
+use super::openapi::{AuthErrors, BodyErrors, ReadErrors, TokenErrors, WriteErrors, add_signals};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::vehicle::PathVehicle;
@@ -81,6 +81,7 @@ fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
     post,
     path = "/v1/vehicles/{vehicle_id}/readings",
     tag = "v1",
+    security(("token" = ["record"])),
     params(VehiclePath),
     request_body(content = ReadingsBody, content_type = "application/json",
         description = "Any Content-Type is accepted; the body must be JSON."),
@@ -88,6 +89,7 @@ fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
         (status = 200, description = "All readings stored", body = Accepted),
         BodyErrors,
         (status = 422, description = "An invalid vehicle id, or an invalid reading; nothing was stored. `errors[].pointer` names the index and field", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         WriteErrors,
     )
 )]
@@ -107,11 +109,14 @@ pub async fn post_readings(
     get,
     path = "/v1/vehicles/{vehicle_id}",
     tag = "v1",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(VehiclePath),
     responses(
         (status = 200, description = "The vehicle's summary", body = VehicleSummary),
         (status = 404, description = "The vehicle has sent nothing within the retention period", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        AuthErrors,
         ReadErrors,
     )
 )]
@@ -142,11 +147,14 @@ pub async fn get_vehicle(
     get,
     path = "/v1/vehicles/{vehicle_id}/signals/{signal}",
     tag = "v1",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(VehiclePath, SignalPath),
     responses(
         (status = 200, description = "The window", body = SignalWindow),
         (status = 404, description = "Unknown signal, or a vehicle that has sent nothing", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        AuthErrors,
         ReadErrors,
     )
 )]
@@ -176,7 +184,13 @@ pub async fn get_signal(
 }
 
 /// The signal catalog.
-#[utoipa::path(get, path = "/v1/signals", tag = "v1", responses((status = 200, body = SignalList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/signals",
+    tag = "v1",
+    security(("token" = [])),
+    responses((status = 200, body = SignalList), TokenErrors, AuthErrors)
+)]
 pub async fn list_signals(
     State(state): State<AppState>,
     Caller(_caller): Caller,

@@ -148,3 +148,43 @@ async fn a_token_in_a_url_is_never_logged_even_at_debug_level() {
     assert!(!logs.contains(&secret), "the secret was logged");
     drop(server);
 }
+
+#[tokio::test]
+async fn the_document_names_the_token_scheme_and_each_operations_scopes_when_auth_is_on() {
+    let issuer = Issuer::new();
+    let app = spawn_secured(Backend::Memory, &issuer, |_| {}).await;
+    let document = app.get("/openapi.json").await.json();
+    let scheme = &document["components"]["securitySchemes"]["token"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    assert_eq!(scheme["bearerFormat"], "JWT", "{scheme}");
+    let either_read = json!([{"token": ["read"]}, {"token": ["fleet"]}]);
+    let expected = [
+        ("/record", "post", json!([{"token": ["record"]}])),
+        ("/collect", "get", either_read.clone()),
+        ("/collect", "post", either_read.clone()),
+        ("/v1/vehicles/{vehicle_id}/readings", "post", json!([{"token": ["record"]}])),
+        ("/v1/vehicles/{vehicle_id}", "get", either_read.clone()),
+        ("/v1/vehicles/{vehicle_id}/signals/{signal}", "get", either_read),
+        ("/v1/signals", "get", json!([{"token": []}])),
+        ("/metrics", "get", json!([{"token": ["metrics"]}])),
+    ];
+    for (path, method, security) in expected {
+        let operation = &document["paths"][path][method];
+        assert_eq!(operation["security"], security, "{method} {path}");
+        for status in ["401", "403"] {
+            let answer = &operation["responses"][status];
+            assert!(answer["headers"]["WWW-Authenticate"].is_object(), "{method} {path} {status}");
+        }
+    }
+    for open in ["/healthz", "/readyz"] {
+        assert!(document["paths"][open]["get"].get("security").is_none(), "{open}");
+    }
+
+    let open_app = spawn_app(Backend::Memory).await;
+    let document = open_app.get("/openapi.json").await.json();
+    assert!(
+        !document.to_string().contains("\"security\":"),
+        "auth off: no operation needs a token"
+    );
+}
