@@ -141,11 +141,49 @@ pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Resul
     let limits = settings.store_limits();
     Ok(match settings.redis_url() {
         None => Arc::new(MemoryStore::new(limits)),
-        Some(url) => Arc::new(
-            RedisStore::connect_lazily(url.expose(), limits)
-                .map_err(|err| unusable_redis_url(url, &err))?
-                .with_signals(catalog.names()),
+        Some(url) => {
+            let client = redis_client(settings, url)?;
+            Arc::new(
+                RedisStore::with_client(client, limits)
+                    .map_err(|err| unusable_redis_url(url, &err))?
+                    .with_signals(catalog.names()),
+            )
+        }
+    })
+}
+
+/// The Redis client for `url`, with the TLS files of the settings if any.
+fn redis_client(settings: &ServeSettings, url: &RedisUrl) -> anyhow::Result<redis::Client> {
+    let [ca, cert, key] = settings.redis_tls_files();
+    if ca.is_none() && cert.is_none() && key.is_none() {
+        return redis::Client::open(url.expose()).map_err(|err| unusable_redis_url(url, &err));
+    }
+    if !url.expose().starts_with("rediss://") {
+        anyhow::bail!(
+            "TRIBUTARY_REDIS_CA, _CLIENT_CERT and _KEY are for TLS, but TRIBUTARY_REDIS_URL {url} \
+             is not rediss://: use rediss://, or unset them"
+        );
+    }
+    let read = |path: &str, setting: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read {setting} {path}"))
+    };
+    let client_tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert, "TRIBUTARY_REDIS_CLIENT_CERT")?,
+            client_key: read(key, "TRIBUTARY_REDIS_CLIENT_KEY")?,
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!(
+            "set both TRIBUTARY_REDIS_CLIENT_CERT and TRIBUTARY_REDIS_CLIENT_KEY, or neither"
         ),
+    };
+    let root_cert = ca.map(|ca| read(ca, "TRIBUTARY_REDIS_CA")).transpose()?;
+    let certificates = redis::TlsCertificates { client_tls, root_cert };
+    redis::Client::build_with_tls(url.expose(), certificates).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot use the TLS files for Redis (TRIBUTARY_REDIS_CA, TRIBUTARY_REDIS_CLIENT_CERT, \
+             TRIBUTARY_REDIS_CLIENT_KEY: PEM files): {err}"
+        )
     })
 }
 

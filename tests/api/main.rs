@@ -11,6 +11,7 @@ mod limits;
 mod openapi;
 mod process;
 mod redis_outage;
+mod redis_tls;
 mod reliability;
 mod scripts;
 mod simulate;
