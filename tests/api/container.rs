@@ -442,6 +442,24 @@ fn the_api_is_published_on_this_host_only_by_default() {
 }
 
 #[test]
+fn prometheus_scrapes_the_metrics_port_which_needs_no_token() {
+    let compose = Compose::load();
+    let listen = env_of(compose.service("tributary")).remove("TRIBUTARY_METRICS_LISTEN");
+    let port = listen.as_deref().and_then(|listen| listen.rsplit_once(':')).map(|(_, port)| port);
+    let port = port.unwrap_or_else(|| {
+        panic!("docker-compose.yml: services.tributary.environment.TRIBUTARY_METRICS_LISTEN is not host:port")
+    });
+    let scrape = read("deploy/prometheus/prometheus.yml");
+    assert!(
+        scrape.contains(&format!("\"tributary:{port}\"")),
+        "deploy/prometheus/prometheus.yml should scrape tributary:{port}, the metrics port: with auth \
+         required, /metrics on the API port needs a token"
+    );
+    let published = published_targets(compose.service("tributary"));
+    assert!(!published.contains(&port.to_owned()), "the metrics port must not be published");
+}
+
+#[test]
 fn keys_given_to_compose_make_auth_required() {
     let compose = Compose::load();
     let tributary = compose.service("tributary");
