@@ -10,6 +10,7 @@
 //! - [`store`]: the `Store` trait and its memory and Redis implementations.
 //! - [`simulate`]: a fleet of simulated cars, for trying the service by hand.
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod fleet;

@@ -21,6 +21,13 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Auth(command) => match tributary::auth::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("tributary auth: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Simulate(settings) => {
             let run = async {
                 tributary::telemetry::init(&cli.log)?;

@@ -26,6 +26,7 @@ const WRITES_REJECTED: &str = "tributary_write_requests_rejected_total";
 const STORE_DURATION: &str = "tributary_store_operation_duration_seconds";
 const STORE_ERRORS: &str = "tributary_store_errors_total";
 const VEHICLES: &str = "tributary_vehicles";
+const AUTH_REFUSALS: &str = "tributary_auth_refusals_total";
 
 /// Latency buckets, in seconds: from 100 µs (a memory-store request) to 10 s.
 const BUCKETS: &[f64] = &[
@@ -34,7 +35,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// Every metric's name, unit and help text.
-const DESCRIPTIONS: [(&str, Unit, &str); 11] = [
+const DESCRIPTIONS: [(&str, Unit, &str); 12] = [
     (HTTP_REQUESTS, Unit::Count, "HTTP requests answered, by method, route and status."),
     (HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by method and route."),
     (HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now."),
@@ -54,6 +55,11 @@ const DESCRIPTIONS: [(&str, Unit, &str); 11] = [
     ),
     (STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind."),
     (VEHICLES, Unit::Count, "Vehicles the store holds (heard from within the retention period)."),
+    (
+        AUTH_REFUSALS,
+        Unit::Count,
+        "Requests refused for their token (401, 400) or its scope (403), by reason.",
+    ),
 ];
 
 static METADATA: Metadata<'static> =
@@ -207,6 +213,13 @@ impl Metrics {
     pub fn write_rejected(&self, reason: &'static str) {
         let key =
             Key::from_parts(WRITES_REJECTED, vec![Label::from_static_parts("reason", reason)]);
+        self.inner.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Counts a request refused for its token, by a reason from a small fixed
+    /// set (`expired`, `insufficient_scope`, …), never by token or subject.
+    pub fn auth_refused(&self, reason: &'static str) {
+        let key = Key::from_parts(AUTH_REFUSALS, vec![Label::from_static_parts("reason", reason)]);
         self.inner.recorder.register_counter(&key, &METADATA).increment(1);
     }
 

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
+use crate::auth::{Auth, OFF_WARNING};
 use crate::config::{RedisUrl, ServeSettings};
 use crate::domain::Catalog;
 use crate::fleet::VehicleLimiter;
@@ -23,6 +24,11 @@ use crate::upkeep;
 
 pub struct Application {
     listener: Listener,
+    /// `/metrics` alone, without a token, when `TRIBUTARY_METRICS_LISTEN` is set.
+    metrics_listener: Option<Listener>,
+    /// Dropped when the service stops: ends the tasks that run until then
+    /// (the key-file reloader, the metrics listener).
+    stop: tokio::sync::watch::Sender<()>,
 }
 
 impl Application {
@@ -38,12 +44,26 @@ impl Application {
             Some(path) => Catalog::with_file(path)?,
             None => Catalog::builtin(),
         };
+        let auth = settings.auth.resolve()?;
+        if matches!(auth, Auth::Off) {
+            tracing::warn!("{OFF_WARNING}");
+        }
         let store = build_store(settings, &catalog)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = AppState::from_settings(store, catalog, settings);
+        let metrics_listener = match settings.auth.metrics_listen() {
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!("cannot listen on {address} (TRIBUTARY_METRICS_LISTEN)")
+            })?),
+            None => None,
+        };
+        let state = AppState::from_settings(store, catalog, settings, auth);
+        let (stop, stopped) = tokio::sync::watch::channel(());
         // Every background task of the service, started here and only here.
+        if let Some(authenticator) = state.auth.authenticator() {
+            authenticator.spawn_reloader(until_stopped(stopped.clone()));
+        }
         upkeep::spawn_all(
             [
                 state.fleet.store().upkeep(),
@@ -63,6 +83,8 @@ impl Application {
             max_in_flight = settings.max_in_flight,
             max_connections = settings.max_connections,
             vehicle_rate = settings.vehicle_rate,
+            auth = state.auth.mode_name(),
+            metrics_listen = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
             "tributary listening"
         );
         let limits = Limits {
@@ -71,7 +93,18 @@ impl Application {
             shutdown_timeout: settings.shutdown_timeout,
         };
         let open = state.metrics.connections().clone();
-        Ok(Self { listener: Listener::new(listener, router(state), limits, open) })
+        let metrics_listener = metrics_listener.map(|listener| {
+            let limits = Limits { max_connections: 64, ..limits };
+            let routes = crate::http::metrics_routes(state.clone());
+            Listener::new(listener, routes, limits, metrics::Gauge::noop())
+        });
+        let listener = Listener::new(listener, router(state), limits, open);
+        Ok(Self { listener, metrics_listener, stop })
+    }
+
+    /// The address of the separate metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(Listener::local_addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -85,9 +118,22 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to the shutdown timeout) and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        // The metrics port stays up while the API drains, so the drain can be watched.
+        let metrics = self
+            .metrics_listener
+            .map(|listener| tokio::spawn(listener.run_until(until_stopped(self.stop.subscribe()))));
         self.listener.run_until(shutdown).await;
+        drop(self.stop);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         Ok(())
     }
+}
+
+/// Completes when the application's `stop` sender is dropped.
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<()>) {
+    while stopped.changed().await.is_ok() {}
 }
 
 /// The store the settings ask for.
@@ -95,11 +141,49 @@ pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Resul
     let limits = settings.store_limits();
     Ok(match settings.redis_url() {
         None => Arc::new(MemoryStore::new(limits)),
-        Some(url) => Arc::new(
-            RedisStore::connect_lazily(url.expose(), limits)
-                .map_err(|err| unusable_redis_url(url, &err))?
-                .with_signals(catalog.names()),
+        Some(url) => {
+            let client = redis_client(settings, url)?;
+            Arc::new(
+                RedisStore::with_client(client, limits)
+                    .map_err(|err| unusable_redis_url(url, &err))?
+                    .with_signals(catalog.names()),
+            )
+        }
+    })
+}
+
+/// The Redis client for `url`, with the TLS files of the settings if any.
+fn redis_client(settings: &ServeSettings, url: &RedisUrl) -> anyhow::Result<redis::Client> {
+    let [ca, cert, key] = settings.redis_tls_files();
+    if ca.is_none() && cert.is_none() && key.is_none() {
+        return redis::Client::open(url.expose()).map_err(|err| unusable_redis_url(url, &err));
+    }
+    if !url.expose().starts_with("rediss://") {
+        anyhow::bail!(
+            "TRIBUTARY_REDIS_CA, _CLIENT_CERT and _KEY are for TLS, but TRIBUTARY_REDIS_URL {url} \
+             is not rediss://: use rediss://, or unset them"
+        );
+    }
+    let read = |path: &str, setting: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read {setting} {path}"))
+    };
+    let client_tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert, "TRIBUTARY_REDIS_CLIENT_CERT")?,
+            client_key: read(key, "TRIBUTARY_REDIS_CLIENT_KEY")?,
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!(
+            "set both TRIBUTARY_REDIS_CLIENT_CERT and TRIBUTARY_REDIS_CLIENT_KEY, or neither"
         ),
+    };
+    let root_cert = ca.map(|ca| read(ca, "TRIBUTARY_REDIS_CA")).transpose()?;
+    let certificates = redis::TlsCertificates { client_tls, root_cert };
+    redis::Client::build_with_tls(url.expose(), certificates).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot use the TLS files for Redis (TRIBUTARY_REDIS_CA, TRIBUTARY_REDIS_CLIENT_CERT, \
+             TRIBUTARY_REDIS_CLIENT_KEY: PEM files): {err}"
+        )
     })
 }
 

@@ -35,6 +35,9 @@ pub enum Command {
     /// Drive a fleet of simulated cars against a running service, printing a
     /// summary line of readings sent, errors and latency.
     Simulate(SimulateSettings),
+    /// Make keys and mint tokens, for development and provisioning.
+    #[command(subcommand)]
+    Auth(crate::auth::AuthCommand),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 pub use self::error::{FleetError, RateLimited};
 pub use self::rate_limit::VehicleLimiter;
+use crate::auth::Identity;
 use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId, VehiclePrefix};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, StoreError, VehicleCursor, VehicleHistory, VehiclePage};
@@ -64,12 +65,15 @@ impl Fleet {
         self.limiter.as_ref()
     }
 
-    /// Stores one vehicle's readings, if its rate limit allows them.
+    /// Stores one vehicle's readings, if `caller` may record it and its rate
+    /// limit allows them.
     pub async fn record(
         &self,
+        caller: &Identity,
         vehicle: &VehicleId,
         readings: &[Reading],
     ) -> Result<(), FleetError> {
+        caller.may_record(vehicle)?;
         if let Some(limiter) = &self.limiter {
             limiter.admit(vehicle, readings.len()).inspect_err(|_| self.metrics.rate_limited())?;
         }
@@ -80,32 +84,40 @@ impl Fleet {
     }
 
     /// The stored history of `signals`, or `None` for a vehicle never seen
-    /// (within the retention period).
+    /// (within the retention period); refused first if `caller` may not read
+    /// the vehicle, so that a caller cannot learn whether it exists.
     pub async fn history(
         &self,
+        caller: &Identity,
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, FleetError> {
+        caller.may_read(vehicle)?;
         Ok(self.observe("history", self.store.history(vehicle, signals)).await?)
     }
 
-    /// The aggregates of each of `signals` with samples.
+    /// The aggregates of each of `signals` with samples, if `caller` may read
+    /// the vehicle.
     pub async fn aggregates(
         &self,
+        caller: &Identity,
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Vec<(SignalName, Aggregate)>, FleetError> {
+        caller.may_read(vehicle)?;
         Ok(self.observe("history", self.store.aggregates(vehicle, signals)).await?)
     }
 
     /// One page of the vehicles whose id starts with `prefix`, newest first,
-    /// from `cursor`: at most `limit` of them.
+    /// from `cursor`: at most `limit` of them, if `caller` may list the fleet.
     pub async fn list_vehicles(
         &self,
+        caller: &Identity,
         prefix: &VehiclePrefix,
         cursor: &VehicleCursor,
         limit: usize,
     ) -> Result<VehiclePage, FleetError> {
+        caller.may_list()?;
         Ok(self.observe("list_vehicles", self.store.list_vehicles(prefix, cursor, limit)).await?)
     }
 

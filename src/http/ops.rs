@@ -1,5 +1,7 @@
 //! The operations surface: liveness and readiness, for orchestrators and load
-//! balancers, and Prometheus metrics.
+//! balancers, and Prometheus metrics. Health and readiness are open; `/metrics`
+//! needs the `metrics` scope on the API port, and nothing on the separate
+//! metrics port ([`metrics_routes`]), which the operator keeps private.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +12,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::caller::Caller;
+use super::openapi::{AuthErrors, TokenErrors};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 
@@ -25,12 +29,16 @@ pub struct Status {
     /// The store in use, on `/readyz`: `memory` or `redis`.
     #[serde(skip_serializing_if = "Option::is_none")]
     store: Option<&'static str>,
+    /// On `/readyz`: `off` (every client may write and read every vehicle) or
+    /// `required` (tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<&'static str>,
 }
 
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 pub async fn healthz() -> Json<Status> {
-    Json(Status { status: "ok", store: None })
+    Json(Status { status: "ok", store: None, auth: None })
 }
 
 /// The store answers; otherwise 503 with the reason.
@@ -47,7 +55,11 @@ pub async fn healthz() -> Json<Status> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let store = state.fleet.store_kind();
     match state.fleet.ping().await {
-        Ok(()) => Ok(Json(Status { status: "ready", store: Some(store) })),
+        Ok(()) => Ok(Json(Status {
+            status: "ready",
+            store: Some(store),
+            auth: Some(state.auth.mode_name()),
+        })),
         Err(err) => {
             Err(ApiError::NotReady(format!("the {store} store is not reachable: {}", err.report())))
         }
@@ -61,9 +73,35 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"))
+    security(("token" = ["metrics"])),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        TokenErrors,
+        AuthErrors,
+    )
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.may_metrics()?;
+    Ok(render_metrics(&state).await)
+}
+
+/// The routes of the separate metrics port (`TRIBUTARY_METRICS_LISTEN`): only
+/// `/metrics`, needing no token.
+pub fn metrics_routes(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(state): State<AppState>| async move {
+                render_metrics(&state).await
+            }),
+        )
+        .with_state(state)
+}
+
+async fn render_metrics(state: &AppState) -> impl IntoResponse + use<> {
     state.metrics.in_flight().set(state.in_flight.count() as f64);
     state.fleet.refresh_vehicle_count().await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())

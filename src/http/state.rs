@@ -1,12 +1,15 @@
 //! What every handler can reach: the fleet service, the catalog and clock that
-//! parsing needs, the metrics, and the HTTP layer's own limits.
+//! parsing needs, the metrics, who may call (`auth`), and the HTTP layer's own
+//! limits.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::admission::InFlight;
 use super::body::BodyTimeout;
+use super::caller::Authenticates;
 use super::wire::ParseContext;
+use crate::auth::Auth;
 use crate::config::ServeSettings;
 use crate::domain::{Catalog, Clock};
 use crate::fleet::{Fleet, VehicleLimiter};
@@ -36,17 +39,29 @@ pub struct AppStateInner {
     pub body_timeout: Duration,
     /// Requests in flight; past its limit, requests are shed.
     pub in_flight: InFlight,
+    /// How callers prove who they are (or `off`).
+    pub auth: Auth,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl AppState {
-    /// A state with the default limits and no rate limit, for embedding and tests.
+    /// A state with the default limits, no rate limit and auth off, for
+    /// embedding and tests.
     pub fn new(store: DynStore, catalog: Catalog, body_timeout: Duration) -> Self {
         let mut settings = ServeSettings::for_tests();
         settings.client_timeout = body_timeout;
-        Self::from_settings(store, catalog, &settings)
+        Self::from_settings(store, catalog, &settings, Auth::Off)
     }
 
-    pub fn from_settings(store: DynStore, catalog: Catalog, settings: &ServeSettings) -> Self {
+    /// The state `settings` describe, with `auth` (resolved from
+    /// `settings.auth` by the caller, which reports its errors).
+    pub fn from_settings(
+        store: DynStore,
+        catalog: Catalog,
+        settings: &ServeSettings,
+        auth: Auth,
+    ) -> Self {
         let clock = Arc::new(Clock::new());
         let metrics = Metrics::new();
         let limiter = VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst);
@@ -57,11 +72,19 @@ impl AppState {
             metrics,
             body_timeout: settings.client_timeout,
             in_flight: InFlight::new(settings.max_in_flight as usize),
+            auth,
+            cors_origins: settings.auth.cors_origins(),
         }))
     }
 
     pub fn parse_context(&self) -> ParseContext<'_> {
         ParseContext { catalog: &self.catalog, clock: &self.clock }
+    }
+}
+
+impl Authenticates for AppState {
+    fn auth(&self) -> &Auth {
+        &self.auth
     }
 }
 

@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod common;
+mod auth;
 mod browser;
 mod container;
 mod legacy;
@@ -11,6 +12,7 @@ mod limits;
 mod openapi;
 mod process;
 mod redis_outage;
+mod redis_tls;
 mod reliability;
 mod scripts;
 mod simulate;

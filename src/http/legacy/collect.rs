@@ -10,11 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Legacy;
 use super::wire::parse_collect;
+use crate::auth::Identity;
 use crate::domain::{Catalog, SignalName, VehicleId};
 use crate::http::body::OptionalJsonBody;
-use crate::http::openapi::{BodyErrors, ReadErrors, VehicleIdSchema};
+use crate::http::caller::Caller;
+use crate::http::openapi::{AuthErrors, BodyErrors, ReadErrors, VehicleIdSchema};
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::http::vehicle::{named_or_default, parse_vehicle_param};
+use crate::http::vehicle::{named_or_own, parse_vehicle_param};
 
 /// The name of `CollectBody`'s schema, which `openapi` closes to other fields.
 pub(super) const COLLECT_BODY: &str = "CollectBody";
@@ -61,6 +63,7 @@ pub struct CollectResponse {
     get,
     path = "/collect",
     tag = "seed",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
         description = "Optional, as for POST (an empty body, or one of only whitespace, is none); the query is the usual way to name the vehicle."),
@@ -68,15 +71,17 @@ pub struct CollectResponse {
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
         (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ReadErrors,
     )
 )]
 pub async fn collect_get(
     State(state): State<Legacy>,
+    Caller(caller): Caller,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
-    collect(&state, query.as_deref(), body.as_ref()).await
+    collect(&state, &caller, query.as_deref(), body.as_ref()).await
 }
 
 /// The current value and the window's average of every signal with data.
@@ -84,6 +89,7 @@ pub async fn collect_get(
     post,
     path = "/collect",
     tag = "seed",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
         description = "Optional: none (an empty body, or one of only whitespace), `{}` or `{\"vehicle_id\": \"…\"}`."),
@@ -91,25 +97,29 @@ pub async fn collect_get(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
         (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ReadErrors,
     )
 )]
 pub async fn collect_post(
     State(state): State<Legacy>,
+    Caller(caller): Caller,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
-    collect(&state, query.as_deref(), body.as_ref()).await
+    collect(&state, &caller, query.as_deref(), body.as_ref()).await
 }
 
 /// `/collect` answers GET and POST alike; two handlers give each its own operationId.
 async fn collect(
     state: &Legacy,
+    caller: &Identity,
     query: Option<&str>,
     body: Option<&Value>,
 ) -> Result<Response, ApiError> {
-    let vehicle = for_collect(query, body)?;
-    let aggregates = state.app.fleet.aggregates(&vehicle, state.app.catalog.names()).await?;
+    let vehicle = for_collect(caller, query, body)?;
+    let aggregates =
+        state.app.fleet.aggregates(caller, &vehicle, state.app.catalog.names()).await?;
 
     let mut answer = Vec::with_capacity(2 * aggregates.len() + 2);
     for (signal, aggregate) in &aggregates {
@@ -128,8 +138,12 @@ async fn collect(
 }
 
 /// The vehicle of a `/collect`: `?vehicle_id=` or `{"vehicle_id": …}` (the same
-/// one if both), else `default`.
-fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, ApiError> {
+/// one if both), else the caller's one vehicle, else `default`.
+fn for_collect(
+    caller: &Identity,
+    query: Option<&str>,
+    body: Option<&Value>,
+) -> Result<VehicleId, ApiError> {
     let from_body = parse_collect(body)?;
     let mut from_query = None;
     // Other parameters are ignored, as the seed's server ignored them all: apps
@@ -149,7 +163,7 @@ fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, A
                 b.as_str()
             ),
         )])),
-        (query, body) => Ok(named_or_default(query.or(body))),
+        (query, body) => Ok(named_or_own(query.or(body), caller)),
     }
 }
 

@@ -22,8 +22,10 @@ use utoipa_axum::routes;
 use self::collect::{COLLECT_BODY, COLLECT_RESPONSE, CollectBody, CollectKeys};
 use self::record::RECORD_BODY;
 use super::body::BodyTimeout;
+use super::caller::Authenticates;
 use super::openapi::add_signals;
 use super::state::AppState;
+use crate::auth::Auth;
 use crate::domain::Catalog;
 
 /// The legacy handlers' state: the service's, and `/collect`'s keys.
@@ -41,6 +43,12 @@ impl std::ops::Deref for Legacy {
 
     fn deref(&self) -> &LegacyInner {
         &self.0
+    }
+}
+
+impl Authenticates for Legacy {
+    fn auth(&self) -> &Auth {
+        &self.app.auth
     }
 }
 

@@ -14,7 +14,8 @@ use serde_json::json;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use super::super::openapi::ReadErrors;
+use super::super::caller::Caller;
+use super::super::openapi::{AuthErrors, ReadErrors, TokenErrors};
 use super::super::problem::{ApiError, FieldError, Problem};
 use super::super::state::AppState;
 use crate::domain::vehicle::VEHICLE_PREFIX_PATTERN;
@@ -206,15 +207,18 @@ impl From<VehiclePage> for VehicleList {
         (status = 200, description = "A page of vehicles", body = VehicleList),
         (status = 422, description = "A bad `limit`, `cursor` or `prefix`; `errors[].parameter` names each", body = Problem, content_type = "application/problem+json"),
         ReadErrors,
-    )
+        TokenErrors,
+        AuthErrors,
+    ),
+    security(("token" = ["fleet"])),
 )]
 pub async fn list_vehicles(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<VehicleList>, ApiError> {
-    // When identity lands, the `fleet` scope is checked here, once.
     let ListQuery { limit, cursor, prefix } = ListQuery::parse(query.as_deref())?;
-    let page = state.fleet.list_vehicles(&prefix, &cursor, limit).await?;
+    let page = state.fleet.list_vehicles(&caller, &prefix, &cursor, limit).await?;
     Ok(Json(page.into()))
 }
 

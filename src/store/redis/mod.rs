@@ -69,7 +69,13 @@ impl RedisStore {
     /// Prepares a store for `url` without connecting: the first request connects,
     /// so the service starts even while Redis is still coming up.
     pub fn connect_lazily(url: &str, limits: StoreLimits) -> Result<Self, RedisError> {
-        let client = redis::Client::open(url)?;
+        Self::with_client(redis::Client::open(url)?, limits)
+    }
+
+    /// As [`RedisStore::connect_lazily`], with a client built by the caller
+    /// (`rediss://` with its own CA or a client certificate:
+    /// `redis::Client::build_with_tls`).
+    pub fn with_client(client: redis::Client, limits: StoreLimits) -> Result<Self, RedisError> {
         let manager = Self::manager(&client)?;
         Ok(Self {
             client,
