@@ -132,18 +132,31 @@ enum Ended {
     Retry(String),
 }
 
-/// Watches until `shutdown` completes; fails only on an answer that another
-/// try cannot change (a 4xx such as an unknown signal or a bad token).
+/// Watches until `shutdown` completes, on stdout; fails only on an answer
+/// that another try cannot change (a 4xx such as an unknown signal or a bad
+/// token).
 pub async fn run(
     settings: WatchSettings,
     shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let terminal = std::io::stdout().is_terminal();
+    run_on(settings, shutdown, Box::new(std::io::stdout()), terminal).await
+}
+
+/// The same, writing to `out`: a table redrawn in place if `terminal`, else
+/// one line per event.
+pub async fn run_on(
+    settings: WatchSettings,
+    shutdown: impl Future<Output = ()>,
+    out: Box<dyn Write + Send>,
+    terminal: bool,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(IDLE_LIMIT)
         .build()
         .context("cannot build the HTTP client")?;
-    let mut screen = Screen::new(settings.vehicle.to_string(), std::io::stdout().is_terminal());
+    let mut screen = Screen::new(settings.vehicle.to_string(), out, terminal);
     tokio::pin!(shutdown);
     let mut backoff = BACKOFF_MIN;
     let mut last_id = None;
@@ -263,6 +276,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 /// What is shown: the vehicle's state, on a terminal as a table.
 struct Screen {
     vehicle: String,
+    out: Box<dyn Write + Send>,
     terminal: bool,
     signals: BTreeMap<String, SignalSummary>,
     status: String,
@@ -273,9 +287,10 @@ struct Screen {
 }
 
 impl Screen {
-    fn new(vehicle: String, terminal: bool) -> Self {
+    fn new(vehicle: String, out: Box<dyn Write + Send>, terminal: bool) -> Self {
         Self {
             vehicle,
+            out,
             terminal,
             signals: BTreeMap::new(),
             status: "connecting".into(),
@@ -293,7 +308,8 @@ impl Screen {
     fn event(&mut self, name: &str, id: &str, frame: Option<Frame>) {
         let (signals, skipped) = frame.map_or((BTreeMap::new(), None), |f| (f.signals, f.skipped));
         if !self.terminal {
-            println!("{}", render_line(name, id, skipped, &signals));
+            let line = render_line(name, id, skipped, &signals);
+            let _ = writeln!(self.out, "{line}").and_then(|()| self.out.flush());
         }
         match name {
             "snapshot" => {
@@ -324,8 +340,7 @@ impl Screen {
             out.push_str("\x1b[K\n");
         }
         out.push_str("\x1b[J");
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush());
+        let _ = self.out.write_all(out.as_bytes()).and_then(|()| self.out.flush());
     }
 
     /// Waits `delay`, keeping the ages on the table current.
@@ -343,17 +358,26 @@ impl Screen {
     /// Gives the cursor back.
     fn finish(&mut self) {
         if self.terminal && self.drawn {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(b"\x1b[?25h").and_then(|()| stdout.flush());
+            let _ = self.out.write_all(b"\x1b[?25h").and_then(|()| self.out.flush());
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::Path;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
     use clap::Parser;
+    use tokio_util::sync::CancellationToken;
 
     use super::*;
+    use crate::domain::{Catalog, Reading, SignalName, StampedBy};
+    use crate::live::{Hub, LiveMetrics, LiveSettings, MemoryFeed, StoreSummaries, sse};
+    use crate::store::{MemoryStore, Store, StoreLimits};
 
     #[derive(Parser)]
     struct Cli {
@@ -402,5 +426,173 @@ mod tests {
     fn a_token_is_never_printed() {
         let settings = parse(&["car", "--token", "s3cret"]).unwrap();
         assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+
+    /// What `run_on` wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+
+        /// Waits until the output holds `needle`, for at most 10 s.
+        async fn wait_for(&self, needle: &str) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !self.text().contains(needle) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no {needle:?} in {:?}",
+                    self.text()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// A live service in miniature: the memory store, its feed, and a stream
+    /// route over whichever hub is current.
+    struct Service {
+        store: MemoryStore,
+        feed: MemoryFeed,
+        hub: Arc<Mutex<(Hub, CancellationToken)>>,
+        url: String,
+    }
+
+    impl Service {
+        async fn start() -> Self {
+            let store = MemoryStore::new(StoreLimits::new(10));
+            let feed = MemoryFeed::new();
+            let hub = Arc::new(Mutex::new(Self::hub(&store, &feed)));
+            let current = hub.clone();
+            let route = move |Path(id): Path<String>| {
+                let hub = current.lock().unwrap().0.clone();
+                async move {
+                    let vehicle = VehicleId::try_from(id.as_str()).unwrap();
+                    match hub.subscribe(vehicle, None, None).await {
+                        Ok(subscription) => sse::response(subscription, Duration::from_secs(15)),
+                        Err(err) => {
+                            (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response()
+                        }
+                    }
+                }
+            };
+            let app = Router::new().route("/v1/vehicles/{vehicle_id}/stream", get(route));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Self { store, feed, hub, url }
+        }
+
+        fn hub(store: &MemoryStore, feed: &MemoryFeed) -> (Hub, CancellationToken) {
+            let shutdown = CancellationToken::new();
+            let source = StoreSummaries::new(Arc::new(store.clone()), Arc::new(Catalog::builtin()));
+            let hub = Hub::new(
+                &LiveSettings::default(),
+                Arc::new(source),
+                Arc::new(feed.clone()),
+                shutdown.clone(),
+                LiveMetrics::default(),
+            );
+            (hub, shutdown)
+        }
+
+        /// Ends the current hub's streams; new streams go to a new hub.
+        fn restart_hub(&self) {
+            let fresh = Self::hub(&self.store, &self.feed);
+            let (_, old) = std::mem::replace(&mut *self.hub.lock().unwrap(), fresh);
+            old.cancel();
+        }
+
+        async fn write(&self, vehicle: &str, value: f64) {
+            let vehicle = VehicleId::try_from(vehicle).unwrap();
+            let clock = Clock::new();
+            let reading = Reading {
+                signal: SignalName::parse("engine_rpm").unwrap(),
+                at: clock.now(),
+                value,
+                stamped_by: StampedBy::Device,
+            };
+            self.store.record(&vehicle, std::slice::from_ref(&reading), clock.now()).await.unwrap();
+            self.feed.announce(&vehicle, [&reading.signal]);
+        }
+    }
+
+    fn start_watch(
+        service: &Service,
+        out: &Captured,
+        terminal: bool,
+    ) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let settings = parse(&["car-1", "--url", &service.url]).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let watching = tokio::spawn(run_on(settings, shutdown, Box::new(out.clone()), terminal));
+        (stop, watching)
+    }
+
+    #[tokio::test]
+    async fn piped_it_prints_a_line_per_event_and_reconnects_after_a_server_shutdown() {
+        let service = Service::start().await;
+        let out = Captured::default();
+        let (stop, watching) = start_watch(&service, &out, false);
+        out.wait_for("snapshot id=1 (no data yet)\n").await;
+        service.write("car-1", 1000.0).await;
+        out.wait_for("update id=2 skipped=0 engine_rpm=1000\n").await;
+
+        service.restart_hub();
+        out.wait_for("shutdown id=3\n").await;
+        // Reconnected, to the new hub: a fresh snapshot.
+        out.wait_for("shutdown id=3\nsnapshot id=1 engine_rpm=1000\n").await;
+        service.write("car-1", 1100.0).await;
+        out.wait_for("update id=2 skipped=0 engine_rpm=1100\n").await;
+
+        stop.send(()).unwrap();
+        watching.await.unwrap().unwrap();
+        assert!(!out.text().contains('\x1b'), "no escape codes in a pipe");
+    }
+
+    #[tokio::test]
+    async fn on_a_terminal_it_redraws_a_table_and_gives_the_cursor_back() {
+        let service = Service::start().await;
+        service.write("car-1", 2400.0).await;
+        let out = Captured::default();
+        let (stop, watching) = start_watch(&service, &out, true);
+        out.wait_for("\x1b[?25l\x1b[2J\x1b[H").await;
+        out.wait_for("engine_rpm     2400     2400  2400  2400  rpm ").await;
+        stop.send(()).unwrap();
+        watching.await.unwrap().unwrap();
+        assert!(out.text().ends_with("\x1b[?25h"), "{:?}", out.text());
+    }
+
+    #[tokio::test]
+    async fn an_answer_another_try_cannot_change_ends_the_watch_with_its_reason() {
+        let problem = || async {
+            let body = r#"{"status": 422, "detail": "there is no signal \"nope\""}"#;
+            (StatusCode::UNPROCESSABLE_ENTITY, body)
+        };
+        let app = Router::new().route("/v1/vehicles/{vehicle_id}/stream", get(problem));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let settings = parse(&["car-1", "--url", &url, "--signals", "nope"]).unwrap();
+        let err = run_on(settings, std::future::pending(), Box::new(Captured::default()), false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("422") && err.contains("there is no signal \"nope\""), "{err}");
     }
 }
