@@ -8,6 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::faults::TcpProxy;
 use common::{RedisServer, eventually};
 use tokio_util::sync::CancellationToken;
 use tributary::domain::{Catalog, Clock, Reading, SignalName, StampedBy, VehicleId};
@@ -124,6 +125,31 @@ async fn after_redis_is_killed_and_restarted_the_feed_resubscribes_by_itself_and
     assert!(feed.is_connected());
     assert_eq!(subscribers(&redis, &vehicle), 1);
     assert_eq!(publish(&redis, &vehicle, "engine_rpm"), 1);
+    assert!(matches!(next_event(&mut events).await, FeedEvent::Touched(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_goes_silent_is_replaced_and_the_streams_resynced() {
+    let redis = RedisServer::start();
+    let proxy = TcpProxy::start(redis.port).await;
+    let feed = RedisFeed::start(&proxy.url(), TIMEOUT).unwrap();
+    let mut events = feed.events();
+    let vehicle = car("car-1");
+    subscribe(&feed, &vehicle).await;
+
+    // The path to Redis stops answering, with the socket still open: no
+    // error arrives, only the unanswered PING tells.
+    proxy.stall();
+    eventually(DEADLINE, "the feed to give the connection up", || async {
+        (!feed.is_connected()).then_some(())
+    })
+    .await;
+    proxy.forward_new_connections();
+    assert_eq!(next_event(&mut events).await, FeedEvent::Resync(Resync::All));
+    assert!(proxy.connections() >= 2, "a new connection was made");
+    // Redis still counts the stalled connection, until its pub/sub output
+    // buffer limit cuts it: a half-open subscriber costs Redis a little.
+    assert_eq!(publish(&redis, &vehicle, "engine_rpm"), 2);
     assert!(matches!(next_event(&mut events).await, FeedEvent::Touched(_)));
 }
 

@@ -96,6 +96,7 @@ impl RedisFeed {
             generation: 0,
             backoff: BACKOFF_MIN,
             next_attempt: Instant::now(),
+            outage_logged: false,
         };
         tokio::spawn(task.run(receiver, lost_receiver));
         Ok(Self { shared: Arc::new(Shared { commands, events, connected }) })
@@ -143,6 +144,8 @@ struct Task {
     generation: u64,
     backoff: Duration,
     next_attempt: Instant,
+    /// Whether the current outage was logged: once per outage, not per attempt.
+    outage_logged: bool,
 }
 
 impl Task {
@@ -181,17 +184,24 @@ impl Task {
                 self.connection = Some((connection, generation));
                 self.connected.store(true, Ordering::Release);
                 self.backoff = BACKOFF_MIN;
+                if std::mem::take(&mut self.outage_logged) {
+                    tracing::info!("live feed connected to Redis again");
+                }
                 if !self.watched.is_empty() {
                     tracing::info!(
                         channels = self.watched.len(),
-                        "live feed reconnected to Redis and resubscribed: resyncing streams"
+                        "live feed resubscribed after reconnecting: resyncing streams"
                     );
                     let _ = self.events.send(FeedEvent::Resync(Resync::All));
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, retry_in = ?self.backoff,
-                    "live feed cannot connect to Redis");
+                if std::mem::replace(&mut self.outage_logged, true) {
+                    tracing::debug!(error = %err, retry_in = ?self.backoff,
+                        "live feed still cannot connect to Redis");
+                } else {
+                    tracing::warn!(error = %err, "live feed cannot connect to Redis: retrying");
+                }
                 self.next_attempt = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             }
@@ -275,6 +285,7 @@ impl Task {
     fn lose(&mut self, generation: u64, why: &str) {
         if self.connection.as_ref().is_some_and(|(_, current)| *current == generation) {
             tracing::warn!(reason = why, "live feed lost its Redis connection: reconnecting");
+            self.outage_logged = true;
             self.connection = None;
             self.connected.store(false, Ordering::Release);
             self.next_attempt = Instant::now();
