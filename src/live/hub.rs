@@ -59,6 +59,21 @@ pub enum LiveEvent {
     Shutdown,
 }
 
+impl LiveEvent {
+    /// Brings a client's state up to date with this event: a snapshot
+    /// replaces it, an update merges into it (e.g. to answer with the whole
+    /// state on every event, as the seed API's `/collect` shape needs).
+    pub fn apply_to(&self, state: &mut Signals) {
+        match self {
+            LiveEvent::Snapshot(signals) => state.clone_from(signals),
+            LiveEvent::Update { signals, .. } => {
+                state.extend(signals.iter().map(|(name, summary)| (name.clone(), summary.clone())));
+            }
+            LiveEvent::Shutdown => {}
+        }
+    }
+}
+
 /// An event and its id, which increases by one per event of a subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamEvent {

@@ -217,6 +217,59 @@ async fn a_reader_that_falls_behind_gets_the_newest_state_and_how_many_it_skippe
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_thousand_streams_that_never_read_hold_one_state_per_signal_each() {
+    let f = fixture(10_000);
+    let vehicle = car("car-1");
+    let mut streams = Vec::new();
+    for _ in 0..1000 {
+        let mut stream = f.subscribe(&vehicle).await;
+        stream.next().await.unwrap();
+        streams.push(stream);
+    }
+    for value in 1..=100 {
+        // The write path never waits on a stream: `announce` is not async.
+        f.write(&vehicle, "engine_rpm", f64::from(value)).await;
+        settle().await;
+    }
+    let fetches = f.source.calls.load(Ordering::Relaxed);
+    assert!(fetches <= 1000 + 100, "{fetches} fetches: one per write, not one per stream");
+    for stream in &mut streams {
+        let Some(StreamEvent { event: LiveEvent::Update { signals, skipped }, .. }) =
+            stream.next().await
+        else {
+            panic!("expected an update");
+        };
+        assert_eq!((current(&signals, "engine_rpm"), skipped), (Some(100.0), 99));
+    }
+    assert_eq!(f.metric("tributary_stream_updates_skipped_total"), 99.0 * 1000.0);
+}
+
+#[test]
+fn events_bring_a_clients_state_up_to_date() {
+    let summary = |current| {
+        Arc::new(SignalSummary {
+            current: Some(current),
+            average: None,
+            min: None,
+            max: None,
+            count: 1,
+            total: 1,
+            unit: "x".into(),
+            updated_at: None,
+        })
+    };
+    let mut state = Signals::from([(signal("engine_rpm"), summary(1.0))]);
+    let update = Signals::from([(signal("vehicle_speed"), summary(2.0))]);
+    LiveEvent::Update { signals: update, skipped: 0 }.apply_to(&mut state);
+    assert_eq!(state.len(), 2);
+    let snapshot = Signals::from([(signal("vehicle_speed"), summary(3.0))]);
+    LiveEvent::Snapshot(snapshot.clone()).apply_to(&mut state);
+    assert_eq!(state, snapshot);
+    LiveEvent::Shutdown.apply_to(&mut state);
+    assert_eq!(state, snapshot);
+}
+
+#[tokio::test(start_paused = true)]
 async fn touches_during_a_fetch_cost_one_more_fetch_not_one_each() {
     let f = fixture(10);
     let vehicle = car("car-1");
