@@ -376,7 +376,8 @@ impl Hub {
             metrics,
             dropped: CancellationToken::new(),
         });
-        tokio::spawn(feed_loop(Arc::downgrade(&shared), events, shared.dropped.clone()));
+        let (dropped, shutdown) = (shared.dropped.clone(), shared.shutdown.clone());
+        tokio::spawn(feed_loop(Arc::downgrade(&shared), events, dropped, shutdown));
         Self { shared }
     }
 
@@ -465,16 +466,18 @@ impl Hub {
     }
 }
 
-/// Reads the feed until the hub is dropped or the feed closes.
+/// Reads the feed until the hub shuts down or is dropped, or the feed closes.
 async fn feed_loop(
     shared: std::sync::Weak<Shared>,
     mut events: super::feed::FeedEvents,
     dropped: CancellationToken,
+    shutdown: CancellationToken,
 ) {
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
             _ = dropped.cancelled() => return,
+            _ = shutdown.cancelled() => return,
         };
         let (Some(event), Some(shared)) = (event, shared.upgrade()) else {
             return;

@@ -65,6 +65,7 @@ pub struct LiveSettings {
 }
 
 impl Default for LiveSettings {
+    /// The same defaults as the command line's (a test checks it).
     fn default() -> Self {
         Self { max_streams: 10_000, heartbeat: Duration::from_secs(15) }
     }
@@ -72,3 +73,38 @@ impl Default for LiveSettings {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod settings_tests {
+    use clap::{Args, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<LiveSettings, clap::Error> {
+        // Environment variables ignored, so the test reads the flags alone.
+        let command = LiveSettings::augment_args(clap::Command::new("serve"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches =
+            command.try_get_matches_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        LiveSettings::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn the_defaults_are_the_command_lines() {
+        let parsed = parse(&[]).unwrap();
+        let default = LiveSettings::default();
+        assert_eq!(
+            (parsed.max_streams, parsed.heartbeat),
+            (default.max_streams, default.heartbeat)
+        );
+        assert_eq!((default.max_streams, default.heartbeat), (10_000, Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn settings_are_checked_when_read() {
+        let parsed = parse(&["--max-streams", "5", "--stream-heartbeat", "500ms"]).unwrap();
+        assert_eq!((parsed.max_streams, parsed.heartbeat), (5, Duration::from_millis(500)));
+        assert!(parse(&["--max-streams", "0"]).is_err());
+        assert!(parse(&["--stream-heartbeat", "0s"]).is_err());
+    }
+}
