@@ -35,10 +35,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::LiveSettings;
-use super::feed::{Feed, FeedError, FeedEvent, Resync};
 use super::metrics::LiveMetrics;
 use super::summary::{Signals, SummarySource};
 use crate::domain::{SignalName, VehicleId};
+use crate::store::changes::{Feed, FeedError, FeedEvent, FeedEvents, Resync};
 
 /// A failed fetch is retried after this, doubling up to `RETRY_MAX`, for as
 /// long as the vehicle has subscribers.
@@ -469,7 +469,7 @@ impl Hub {
 /// Reads the feed until the hub shuts down or is dropped, or the feed closes.
 async fn feed_loop(
     shared: std::sync::Weak<Shared>,
-    mut events: super::feed::FeedEvents,
+    mut events: FeedEvents,
     dropped: CancellationToken,
     shutdown: CancellationToken,
 ) {

@@ -12,6 +12,9 @@
 //!   fans them out to [`Subscription`]s without ever waiting on a client.
 //! - [`sse`] turns a subscription into a Server-Sent Events response.
 //!
+//! The feeds live with the stores, which announce (`store::changes`, and
+//! `store::redis::RedisFeed`); they are re-exported here.
+//!
 //! So a stream carries state, not history: a missed event is repaired by the
 //! next one, a slow client sees fewer, newer states (`skipped` says how many it
 //! missed), and a vehicle nobody watches costs the write path almost nothing.
@@ -30,22 +33,20 @@
 //!   change messages may have been lost (Redis subscriber reconnected, or the
 //!   hub fell behind its feed).
 
-mod feed;
 mod hub;
 pub mod metrics;
-mod redis_feed;
 pub mod sse;
 mod summary;
 
 use std::time::Duration;
 
-pub use feed::{
+pub use crate::store::changes::{
     FEED_BUFFER, Feed, FeedError, FeedEvent, FeedEvents, MemoryFeed, Resync, Touched, channel,
     decode_signals, encode_signals, vehicle_of_channel,
 };
+pub use crate::store::redis::RedisFeed;
 pub use hub::{Hub, LiveEvent, StreamEvent, SubscribeError, Subscription};
 pub use metrics::LiveMetrics;
-pub use redis_feed::RedisFeed;
 pub use summary::{SignalSummary, Signals, StoreSummaries, SummarySource};
 
 /// Settings of live streams (part of `tributary serve`'s settings).

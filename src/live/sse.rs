@@ -88,7 +88,7 @@ mod tests {
     use super::*;
     use crate::domain::{Catalog, Clock, Reading, SignalName, StampedBy, VehicleId};
     use crate::live::{Hub, LiveMetrics, LiveSettings, MemoryFeed, SignalSummary, StoreSummaries};
-    use crate::store::{MemoryStore, Store, StoreLimits};
+    use crate::store::{MemoryStore, Store};
 
     fn summary(current: f64) -> Arc<SignalSummary> {
         Arc::new(SignalSummary {
@@ -134,7 +134,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_response_streams_the_snapshot_and_updates_and_ends_after_shutdown() {
-        let store = MemoryStore::new(StoreLimits::new(10));
+        let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
         let feed = MemoryFeed::new();
         let shutdown = CancellationToken::new();
         let source = StoreSummaries::new(Arc::new(store.clone()), Arc::new(Catalog::builtin()));
@@ -177,7 +177,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_stream_sends_a_comment_every_heartbeat() {
-        let store = MemoryStore::new(StoreLimits::new(10));
+        let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
         let source = StoreSummaries::new(Arc::new(store), Arc::new(Catalog::builtin()));
         let hub = Hub::new(
             &LiveSettings::default(),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::domain::{Catalog, Reading, SignalName, StampedBy, Timestamp, VehicleId};
-use crate::store::{MemoryStore, Store, StoreError, StoreLimits};
+use crate::store::{MemoryStore, Store, StoreError};
 
 /// `StoreSummaries`, counting its calls.
 struct Counted {
@@ -44,7 +44,7 @@ struct Fixture {
 }
 
 fn fixture(max_streams: u32) -> Fixture {
-    let store = MemoryStore::new(StoreLimits::new(10));
+    let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
     let feed = MemoryFeed::new();
     let catalog = Arc::new(Catalog::builtin());
     let source = Arc::new(Counted {
@@ -464,7 +464,11 @@ async fn when_the_hub_falls_behind_its_feed_every_stream_gets_a_fresh_snapshot()
 async fn subscribing_while_the_store_is_down_is_refused_quickly() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("redis://127.0.0.1:{port}");
-    let store = crate::store::RedisStore::connect_lazily(&url, StoreLimits::new(10)).unwrap();
+    let store = crate::store::RedisStore::connect_lazily(
+        &url,
+        crate::config::ServeSettings::for_tests().store_limits(),
+    )
+    .unwrap();
     let source = StoreSummaries::new(Arc::new(store), Arc::new(Catalog::builtin()));
     let hub = Hub::new(
         &LiveSettings { max_streams: 1, ..LiveSettings::default() },

@@ -79,7 +79,7 @@ impl FromStr for Token {
 }
 
 fn parse_vehicle(id: &str) -> Result<VehicleId, String> {
-    VehicleId::try_from(id).map_err(str::to_owned)
+    VehicleId::try_from(id).map_err(|e| e.to_string())
 }
 
 fn parse_base_url(url: &str) -> Result<Url, String> {
@@ -377,7 +377,7 @@ mod tests {
     use super::*;
     use crate::domain::{Catalog, Reading, SignalName, StampedBy};
     use crate::live::{Hub, LiveMetrics, LiveSettings, MemoryFeed, StoreSummaries, sse};
-    use crate::store::{MemoryStore, Store, StoreLimits};
+    use crate::store::{MemoryStore, Store};
 
     #[derive(Parser)]
     struct Cli {
@@ -473,7 +473,7 @@ mod tests {
 
     impl Service {
         async fn start() -> Self {
-            let store = MemoryStore::new(StoreLimits::new(10));
+            let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
             let feed = MemoryFeed::new();
             let hub = Arc::new(Mutex::new(Self::hub(&store, &feed)));
             let current = hub.clone();

@@ -7,6 +7,7 @@ mod common;
 mod container;
 mod legacy;
 mod limits;
+mod live;
 mod openapi;
 mod process;
 mod redis_outage;

@@ -1,4 +1,9 @@
-//! The feed: how the hub learns that a write touched a vehicle.
+//! Change feeds: how a store announces which signals of which vehicle each
+//! write changed, for the live streams (`crate::live`) to fetch and fan out.
+//! It lives with the stores because the stores announce: the memory store
+//! calls [`MemoryFeed::announce`] after each write, and the Redis store's write
+//! script publishes to [`channel`], which [`RedisFeed`](super::redis::RedisFeed)
+//! receives.
 //!
 //! Writes announce, readers fetch. A write announces only *which* signals of
 //! which vehicle it changed ([`Touched`]); the hub then fetches their new
@@ -12,7 +17,7 @@
 //! streams a fresh snapshot.
 //!
 //! Two implementations: [`MemoryFeed`] here, for the embedded store, and
-//! [`RedisFeed`](super::RedisFeed), over Redis sharded pub/sub. Both deliver
+//! [`RedisFeed`](super::redis::RedisFeed), over Redis sharded pub/sub. Both deliver
 //! through a tokio `broadcast` channel: sending never waits (writers are never
 //! slowed by the hub), memory stays bounded, and a receiver that falls behind
 //! finds out (`Lagged`), which [`FeedEvents`] turns into a resync of everything.
@@ -157,6 +162,13 @@ struct MemoryShared {
     /// await, and writers (subscribe, unsubscribe) are rare next to readers.
     watched: RwLock<HashMap<VehicleId, usize>>,
     events: broadcast::Sender<FeedEvent>,
+}
+
+impl std::fmt::Debug for MemoryFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let watched = self.shared.watched_count.load(Ordering::Relaxed);
+        f.debug_struct("MemoryFeed").field("watched", &watched).finish()
+    }
 }
 
 impl Default for MemoryFeed {

@@ -36,11 +36,11 @@ use redis::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::feed::{
+use crate::domain::VehicleId;
+use crate::store::changes::{
     FEED_BUFFER, Feed, FeedError, FeedEvent, FeedEvents, Resync, Touched, channel, decode_signals,
     vehicle_of_channel,
 };
-use crate::domain::VehicleId;
 
 /// How often the connection must prove it is alive.
 const PING_INTERVAL: Duration = Duration::from_secs(1);

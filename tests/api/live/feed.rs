@@ -1,22 +1,21 @@
 //! The Redis live feed against a real `redis-server`: change messages
-//! published by another connection arrive; a vehicle's channel is subscribed
+//! published by the write script or another connection arrive; a vehicle's channel is subscribed
 //! only while someone watches it; and after Redis is SIGKILLed and restarted,
 //! the feed resubscribes by itself and asks for fresh snapshots.
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faults::TcpProxy;
-use common::{RedisServer, eventually};
+use crate::common::faults::TcpProxy;
+use crate::common::{RedisServer, eventually};
 use tokio_util::sync::CancellationToken;
+use tributary::config::ServeSettings;
 use tributary::domain::{Catalog, Clock, Reading, SignalName, StampedBy, VehicleId};
 use tributary::live::{
     Feed, FeedEvent, FeedEvents, Hub, LiveEvent, LiveMetrics, LiveSettings, RedisFeed, Resync,
     Signals, StoreSummaries, Subscription, Touched, channel,
 };
-use tributary::store::{RedisStore, Store, StoreLimits};
+use tributary::store::{RedisStore, Store};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -85,6 +84,46 @@ async fn a_change_published_by_another_connection_reaches_the_feed() {
     // A payload this version cannot read means "anything may have changed".
     assert_eq!(publish(&redis, &vehicle, ""), 1);
     assert_eq!(next_event(&mut events).await, FeedEvent::Resync(Resync::Vehicles(vec![vehicle])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_script_publishes_the_signals_it_wrote_and_only_after_storing_them() {
+    let redis = RedisServer::start();
+    let feed = RedisFeed::start(&redis.url(), TIMEOUT).unwrap();
+    let mut events = feed.events();
+    let vehicle = car("car-1");
+    subscribe(&feed, &vehicle).await;
+    let store = RedisStore::connect_lazily(&redis.url(), ServeSettings::for_tests().store_limits())
+        .unwrap();
+    let clock = Clock::new();
+    let readings: Vec<Reading> = ["vehicle_speed", "engine_rpm", "vehicle_speed"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Reading {
+            signal: signal(name),
+            at: clock.now().plus_micros(i as i64),
+            value: 10.0,
+            stamped_by: StampedBy::Device,
+        })
+        .collect();
+    store.record(&vehicle, &readings, clock.now()).await.unwrap();
+    assert_eq!(
+        next_event(&mut events).await,
+        FeedEvent::Touched(Touched {
+            vehicle: vehicle.clone(),
+            signals: vec![signal("engine_rpm"), signal("vehicle_speed")],
+        })
+    );
+    // A write refused by Redis (here: the vehicle's meta key of the wrong
+    // type) stores nothing and announces nothing.
+    redis.command(&["SET", "tributary:{car-1}:meta", "x"]);
+    assert!(store.record(&vehicle, &readings, clock.now()).await.is_err());
+    assert_eq!(publish(&redis, &vehicle, "engine_rpm"), 1);
+    assert_eq!(
+        next_event(&mut events).await,
+        FeedEvent::Touched(Touched { vehicle, signals: vec![signal("engine_rpm")] }),
+        "the refused write announced nothing before this"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,20 +196,20 @@ async fn a_connection_that_goes_silent_is_replaced_and_the_streams_resynced() {
 async fn a_stream_gets_a_fresh_snapshot_after_redis_returns_and_then_what_is_written() {
     let mut redis = RedisServer::start();
     let hub = redis_hub(&redis, CancellationToken::new());
-    let store = RedisStore::connect_lazily(&redis.url(), StoreLimits::new(10)).unwrap();
+    let store = RedisStore::connect_lazily(&redis.url(), ServeSettings::for_tests().store_limits())
+        .unwrap();
     let vehicle = car("car-1");
     let mut stream = open(&hub, &vehicle).await;
     assert_eq!(stream.next().await.unwrap().event, LiveEvent::Snapshot(Signals::new()));
 
     redis.kill();
     redis.restart();
-    // Written and announced (as the write script will) as soon as Redis
+    // Written (and so announced by the write script) as soon as Redis
     // answers: before or after the feed is back, the stream must show it.
     eventually(DEADLINE, "a write to succeed", || async {
         write(&store, &vehicle, 77.0).await.then_some(())
     })
     .await;
-    publish(&redis, &vehicle, "engine_rpm");
 
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let (mut state, mut snapshots) = (Signals::new(), 0);
@@ -201,7 +240,8 @@ async fn shutdown_ends_redis_backed_streams() {
 
 /// A hub over a Redis store and a Redis feed, as the service will build it.
 fn redis_hub(redis: &RedisServer, shutdown: CancellationToken) -> Hub {
-    let store = RedisStore::connect_lazily(&redis.url(), StoreLimits::new(10)).unwrap();
+    let store = RedisStore::connect_lazily(&redis.url(), ServeSettings::for_tests().store_limits())
+        .unwrap();
     let source = StoreSummaries::new(Arc::new(store), Arc::new(Catalog::builtin()));
     let feed = RedisFeed::start(&redis.url(), TIMEOUT).unwrap();
     Hub::new(
