@@ -2,14 +2,18 @@
 //! builds everything; `run_until` serves until a shutdown future completes (in
 //! production, `shutdown_signal()`). Tests start exactly what production starts.
 //!
-//! This module only wires: settings to the store, the state, the router and
-//! the server's [`Listener`], which owns the accept loop.
+//! This module only wires: settings to the store and its change feed, the
+//! state, the router and the server's [`Listener`], which owns the accept loop.
+//! Live streams end (each with a last `shutdown` event) the moment the stop
+//! signal fires, before the listener drains: an open stream would otherwise
+//! hold the drain until its timeout.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
@@ -18,11 +22,15 @@ use crate::domain::Catalog;
 use crate::fleet::VehicleLimiter;
 use crate::http::{AppState, router};
 use crate::server::{Limits, Listener};
+use crate::store::changes::Feed;
+use crate::store::redis::RedisFeed;
 use crate::store::{DynStore, MemoryStore, RedisStore};
 use crate::upkeep;
 
 pub struct Application {
     listener: Listener,
+    /// Ends every live stream.
+    streams_end: CancellationToken,
 }
 
 impl Application {
@@ -38,11 +46,12 @@ impl Application {
             Some(path) => Catalog::with_file(path)?,
             None => Catalog::builtin(),
         };
-        let store = build_store(settings, &catalog)?;
+        let (store, feed) = build_store_and_feed(settings, &catalog)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = AppState::from_settings(store, catalog, settings);
+        let streams_end = CancellationToken::new();
+        let state = AppState::with_live(store, catalog, settings, feed, streams_end.clone());
         // Every background task of the service, started here and only here.
         upkeep::spawn_all(
             [
@@ -63,6 +72,7 @@ impl Application {
             max_in_flight = settings.max_in_flight,
             max_connections = settings.max_connections,
             vehicle_rate = settings.vehicle_rate,
+            max_streams = settings.live.max_streams,
             "tributary listening"
         );
         let limits = Limits {
@@ -71,7 +81,8 @@ impl Application {
             shutdown_timeout: settings.shutdown_timeout,
         };
         let open = state.metrics.connections().clone();
-        Ok(Self { listener: Listener::new(listener, router(state), limits, open) })
+        let listener = Listener::new(listener, router(state), limits, open);
+        Ok(Self { listener, streams_end })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -85,6 +96,11 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to the shutdown timeout) and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let streams_end = self.streams_end;
+        let shutdown = async move {
+            shutdown.await;
+            streams_end.cancel();
+        };
         self.listener.run_until(shutdown).await;
         Ok(())
     }
@@ -95,12 +111,40 @@ pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Resul
     let limits = settings.store_limits();
     Ok(match settings.redis_url() {
         None => Arc::new(MemoryStore::new(limits)),
-        Some(url) => Arc::new(
-            RedisStore::connect_lazily(url.expose(), limits)
-                .map_err(|err| unusable_redis_url(url, &err))?
-                .with_signals(catalog.names()),
-        ),
+        Some(url) => Arc::new(redis_store(url, settings, catalog)?),
     })
+}
+
+/// The store the settings ask for, and the feed of its changes: the memory
+/// store's own, or a subscriber connection to the same Redis (which connects
+/// in the background: call this inside a tokio runtime).
+pub fn build_store_and_feed(
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<(DynStore, Arc<dyn Feed>)> {
+    Ok(match settings.redis_url() {
+        None => {
+            let store = MemoryStore::new(settings.store_limits());
+            let feed = store.feed();
+            (Arc::new(store), Arc::new(feed))
+        }
+        Some(url) => {
+            let store = redis_store(url, settings, catalog)?;
+            let feed = RedisFeed::start(url.expose(), settings.store_timeout)
+                .map_err(|err| unusable_redis_url(url, &err))?;
+            (Arc::new(store), Arc::new(feed))
+        }
+    })
+}
+
+fn redis_store(
+    url: &RedisUrl,
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<RedisStore> {
+    Ok(RedisStore::connect_lazily(url.expose(), settings.store_limits())
+        .map_err(|err| unusable_redis_url(url, &err))?
+        .with_signals(catalog.names()))
 }
 
 /// Why `url` cannot be used, naming the setting and what to change, rather

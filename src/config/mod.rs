@@ -4,13 +4,17 @@
 //! clap definition; tests and embedders get theirs from it
 //! (`ServeSettings::for_tests`).
 
+mod live;
 mod secret;
 mod serve;
 pub(crate) mod simulate;
+mod watch;
 
+pub use self::live::LiveSettings;
 pub use self::secret::RedisUrl;
 pub use self::serve::ServeSettings;
 pub use self::simulate::{MAX_VEHICLES, SimulateSettings};
+pub use self::watch::{Token, WatchSettings};
 
 use std::time::Duration;
 
@@ -35,6 +39,9 @@ pub enum Command {
     /// Drive a fleet of simulated cars against a running service, printing a
     /// summary line of readings sent, errors and latency.
     Simulate(SimulateSettings),
+    /// Show a vehicle's live data, as a table redrawn in place on a terminal
+    /// (one line per event when piped), from its stream on a running service.
+    Watch(WatchSettings),
 }
 
 #[derive(Debug, Clone, Args)]

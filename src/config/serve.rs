@@ -55,6 +55,8 @@ pub struct ServeSettings {
     /// the largest batch).
     #[arg(long, env = "TRIBUTARY_VEHICLE_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1000..))]
     pub vehicle_burst: u32,
+    #[command(flatten)]
+    pub live: super::LiveSettings,
 }
 
 impl ServeSettings {

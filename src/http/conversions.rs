@@ -10,6 +10,7 @@ impl From<FleetError> for ApiError {
         match err {
             FleetError::RateLimited(limit) => limit.into(),
             FleetError::Store(err) => err.into(),
+            FleetError::TooManyStreams { limit } => Self::TooManyStreams { limit },
         }
     }
 }

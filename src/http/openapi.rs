@@ -255,6 +255,28 @@ impl ReadErrors {
     ];
 }
 
+/// How a live stream is refused when the service or its store cannot open
+/// it: the stream limit, overload, store failure.
+pub(super) struct StreamErrors;
+
+impl StreamErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer { kinds: &[ProblemKind::Internal], description: "Internal error, logged." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::StoreUnavailable, ProblemKind::Overloaded],
+            description: "The store is unavailable (`store-unavailable`), or the instance serves\n\
+                          its limit of streams (`TRIBUTARY_MAX_STREAMS`) or is at its in-flight limit\n\
+                          (`overloaded`); retry after `Retry-After`.",
+        },
+    ];
+}
+
+impl IntoResponses for StreamErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
 impl IntoResponses for BodyErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         error_responses(Self::ANSWERS)
@@ -279,7 +301,9 @@ mod tests {
 
     #[test]
     fn an_answer_for_several_problem_types_names_each_of_them() {
-        for answers in [BodyErrors::ANSWERS, WriteErrors::ANSWERS, ReadErrors::ANSWERS] {
+        for answers in
+            [BodyErrors::ANSWERS, WriteErrors::ANSWERS, ReadErrors::ANSWERS, StreamErrors::ANSWERS]
+        {
             for answer in answers.iter().filter(|answer| answer.kinds.len() > 1) {
                 for kind in answer.kinds {
                     let slug = format!("`{}`", kind.slug());

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::admission::InFlight;
 use super::body::BodyTimeout;
 use super::wire::ParseContext;
@@ -12,6 +14,7 @@ use crate::domain::{Catalog, Clock};
 use crate::fleet::{Fleet, VehicleLimiter};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
+use crate::store::changes::Feed;
 
 /// A small handle around one shared `AppStateInner`, as in mini-redis: every
 /// request clones it a few times (middleware, handler), and one reference
@@ -36,6 +39,8 @@ pub struct AppStateInner {
     pub body_timeout: Duration,
     /// Requests in flight; past its limit, requests are shed.
     pub in_flight: InFlight,
+    /// How often an idle live stream sends a heartbeat comment.
+    pub stream_heartbeat: Duration,
 }
 
 impl AppState {
@@ -46,17 +51,46 @@ impl AppState {
         Self::from_settings(store, catalog, &settings)
     }
 
+    /// A state without live streams (their routes answer 503).
     pub fn from_settings(store: DynStore, catalog: Catalog, settings: &ServeSettings) -> Self {
+        Self::build(store, catalog, settings, None)
+    }
+
+    /// A state with live streams over `feed`, the store's change feed, all
+    /// ended when `shutdown` is cancelled. Spawns the hub's task: call it
+    /// inside a tokio runtime.
+    pub fn with_live(
+        store: DynStore,
+        catalog: Catalog,
+        settings: &ServeSettings,
+        feed: Arc<dyn Feed>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self::build(store, catalog, settings, Some((feed, shutdown)))
+    }
+
+    fn build(
+        store: DynStore,
+        catalog: Catalog,
+        settings: &ServeSettings,
+        live: Option<(Arc<dyn Feed>, CancellationToken)>,
+    ) -> Self {
         let clock = Arc::new(Clock::new());
         let metrics = Metrics::new();
         let limiter = VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst);
+        let catalog = Arc::new(catalog);
+        let mut fleet = Fleet::new(store, clock.clone(), metrics.clone(), limiter);
+        if let Some((feed, shutdown)) = live {
+            fleet = fleet.with_live(&settings.live, feed, catalog.clone(), shutdown);
+        }
         Self(Arc::new(AppStateInner {
-            fleet: Fleet::new(store, clock.clone(), metrics.clone(), limiter),
-            catalog: Arc::new(catalog),
+            fleet,
+            catalog,
             clock,
             metrics,
             body_timeout: settings.client_timeout,
             in_flight: InFlight::new(settings.max_in_flight as usize),
+            stream_heartbeat: settings.live.heartbeat,
         }))
     }
 

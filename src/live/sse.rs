@@ -14,6 +14,9 @@
 //!   An EventSource reconnects by itself (to another instance, behind a load
 //!   balancer), and a reconnection starts with a fresh snapshot.
 //! - A comment line (`:`) every heartbeat when nothing else was sent.
+//!
+//! Responses say `Cache-Control: no-store` and `X-Accel-Buffering: no`, so
+//! that neither a browser nor a proxy keeps or buffers them.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -71,10 +74,13 @@ where
         .into_stream()
         .filter_map(move |e| std::future::ready(render(&e).map(Ok::<_, Infallible>)));
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat).text(""));
-    // Tells nginx-like proxies not to buffer the stream.
+    // Tells nginx-like proxies not to buffer the stream, and nobody to keep it.
     let no_buffering =
         (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
-    ([no_buffering], sse).into_response()
+    let mut response = ([no_buffering], sse).into_response();
+    let no_store = HeaderValue::from_static("no-store");
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, no_store);
+    response
 }
 
 #[cfg(test)]
@@ -149,7 +155,7 @@ mod tests {
         let subscription = hub.subscribe(vehicle.clone(), None, None).await.unwrap();
         let response = response(subscription, Duration::from_secs(15));
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        assert_eq!(response.headers()["cache-control"], "no-cache");
+        assert_eq!(response.headers()["cache-control"], "no-store");
         assert_eq!(response.headers()["x-accel-buffering"], "no");
         let mut body: Body = response.into_body();
 
