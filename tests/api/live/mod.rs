@@ -27,10 +27,11 @@ pub struct Service {
 }
 
 impl Service {
-    /// The binary on a free port, with `envs` (and warnings only in its log).
+    /// The binary on a free port, with `envs` (warnings only in its log, and
+    /// no per-vehicle rate limit: tests write faster than a car).
     pub fn start(envs: &[(&str, &str)]) -> Self {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut all = vec![("TRIBUTARY_LOG", "warn")];
+        let mut all = vec![("TRIBUTARY_LOG", "warn"), ("TRIBUTARY_VEHICLE_RATE", "0")];
         all.extend_from_slice(envs);
         let (process, port) = start_binary(&all, log.reopen().unwrap());
         let client = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -117,22 +117,35 @@ async fn a_client_that_stops_reading_never_slows_writes_and_then_gets_the_newest
             service.client.post(url).json(&body).send().await.unwrap().status().as_u16()
         }
     };
-    // Write until the client's socket is full and the server has had to
-    // merge states for it: only then is the client truly stalled.
-    let deadline = Instant::now() + DEADLINE * 3;
-    let mut written = 0_u32;
-    while service.metric("tributary_stream_updates_skipped_total").await == 0.0 {
-        assert!(Instant::now() < deadline, "{written} writes and the client never stalled");
-        assert_eq!(write_all(f64::from(written % 100)).await, 200);
-        written += 1;
+    // Write until the client's socket is full: then the server stops taking
+    // events for it (the count of updates sent stands still through a batch
+    // of writes) and merges the states it cannot send.
+    const SENT: &str = "tributary_stream_events_sent_total{event=\"update\"}";
+    const SKIPPED: &str = "tributary_stream_updates_skipped_total";
+    // The kernel may buffer a few MB for the server's side: thousands of
+    // writes (about 10 s here). The deadline only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut batches = 0;
+    loop {
+        let sent = service.metric(SENT).await;
+        for n in 0..20 {
+            assert_eq!(write_all(f64::from(n)).await, 200);
+        }
+        batches += 1;
+        if service.metric(SENT).await == sent {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{batches} batches and the client never stalled");
     }
-    // With the client stalled, writes are answered all the same, every one.
-    let skipped_before = service.metric("tributary_stream_updates_skipped_total").await;
+    // With the client stalled, writes are answered all the same, every one,
+    // and the server keeps merging what it cannot send.
+    let (sent, skipped) = (service.metric(SENT).await, service.metric(SKIPPED).await);
     for n in 0..200 {
         assert_eq!(write_all(f64::from(n % 100)).await, 200, "write {n} while a client is stalled");
     }
+    assert_eq!(service.metric(SENT).await, sent, "the client was not stalled throughout");
+    assert!(service.metric(SKIPPED).await > skipped);
     let last = 99.0;
-    assert!(service.metric("tributary_stream_updates_skipped_total").await > skipped_before);
 
     // The client reads again: intermediate states are gone, the newest is not,
     // and an update says how many it missed.
