@@ -105,30 +105,29 @@ async fn subscribe(
     tally: &Arc<Tally>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::with_capacity(count);
+    // Opened 64 at a time: each opening request takes an in-flight slot.
+    let opening = Arc::new(tokio::sync::Semaphore::new(64));
     for n in 0..count {
         let url = format!("{base}/v1/vehicles/{prefix}-{}/stream", n % vehicles);
         let (client, tally) = (client.clone(), tally.clone());
+        let permit = opening.clone().acquire_owned().await.unwrap();
         tasks.push(tokio::spawn(async move {
             let response = client.get(url).send().await.expect("a stream opens");
             assert_eq!(response.status(), 200, "a stream opens");
             let mut events = response.bytes_stream().eventsource();
-            let mut local = Histogram::<u64>::new(3).unwrap();
-            let mut counted = 0;
+            let mut permit = Some(permit);
             while let Some(Ok(event)) = events.next().await {
                 if event.event == "snapshot" {
                     tally.open.fetch_add(1, Ordering::Relaxed);
+                    drop(permit.take());
                     continue;
                 }
                 let now = tally.started.elapsed().as_nanos() as u64;
                 let data: Value = serde_json::from_str(&event.data).unwrap();
                 if let Some(seq) = data["signals"]["engine_rpm"]["current"].as_f64() {
                     let sent = tally.sent_at[seq as usize].load(Ordering::Relaxed);
-                    local.record(now.saturating_sub(sent) / 1000).unwrap();
-                    counted += 1;
-                }
-                if counted % 16 == 0 {
-                    tally.latencies.lock().unwrap().add(&local).unwrap();
-                    local.reset();
+                    let micros = now.saturating_sub(sent) / 1000;
+                    tally.latencies.lock().unwrap().record(micros).unwrap();
                 }
                 tally.events.fetch_add(1, Ordering::Relaxed);
             }
