@@ -43,6 +43,19 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Watch(settings) => {
+            let run = async {
+                tributary::telemetry::init(&cli.log)?;
+                tributary::watch::run(settings, tributary::startup::shutdown_signal()).await
+            };
+            match run.await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("tributary watch: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(settings) => {
             let run = async {
                 tributary::telemetry::init(&cli.log)?;

@@ -110,7 +110,8 @@ impl Metrics {
             .build_recorder();
         // Every metric is described through `describe_counter`, whatever its
         // kind: the exporter keys descriptions by name.
-        for (name, unit, help) in DESCRIPTIONS {
+        for (name, unit, help) in DESCRIPTIONS.into_iter().chain(crate::live::metrics::DESCRIPTIONS)
+        {
             recorder.describe_counter(KeyName::from_const_str(name), Some(unit), help.into());
         }
         let fixed = |name: &'static str| Key::from_static_name(name);
@@ -243,6 +244,11 @@ impl Metrics {
                 .register_counter(&Key::from_parts(STORE_ERRORS, labels), &METADATA)
                 .increment(1);
         }
+    }
+
+    /// The live streams' metrics, on this recorder.
+    pub fn live(&self) -> crate::live::LiveMetrics {
+        crate::live::LiveMetrics::register(&self.inner.recorder)
     }
 
     pub fn set_vehicles(&self, count: u64) {

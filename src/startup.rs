@@ -2,14 +2,18 @@
 //! builds everything; `run_until` serves until a shutdown future completes (in
 //! production, `shutdown_signal()`). Tests start exactly what production starts.
 //!
-//! This module only wires: settings to the store, the state, the router and
-//! the server's [`Listener`], which owns the accept loop.
+//! This module only wires: settings to the store and its change feed, the
+//! state, the router and the server's [`Listener`], which owns the accept loop.
+//! Live streams end (each with a last `shutdown` event) the moment the stop
+//! signal fires, before the listener drains: an open stream would otherwise
+//! hold the drain until its timeout.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
@@ -19,6 +23,8 @@ use crate::domain::Catalog;
 use crate::fleet::VehicleLimiter;
 use crate::http::{AppState, router};
 use crate::server::{Limits, Listener};
+use crate::store::changes::Feed;
+use crate::store::redis::RedisFeed;
 use crate::store::{DynStore, MemoryStore, RedisStore};
 use crate::upkeep;
 
@@ -29,6 +35,8 @@ pub struct Application {
     /// Dropped when the service stops: ends the tasks that run until then
     /// (the key-file reloader, the metrics listener).
     stop: tokio::sync::watch::Sender<()>,
+    /// Ends every live stream.
+    streams_end: CancellationToken,
 }
 
 impl Application {
@@ -48,7 +56,7 @@ impl Application {
         if matches!(auth, Auth::Off) {
             tracing::warn!("{OFF_WARNING}");
         }
-        let store = build_store(settings, &catalog)?;
+        let (store, feed) = build_store_and_feed(settings, &catalog)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -58,7 +66,8 @@ impl Application {
             })?),
             None => None,
         };
-        let state = AppState::from_settings(store, catalog, settings, auth);
+        let streams_end = CancellationToken::new();
+        let state = AppState::with_live(store, catalog, settings, auth, feed, streams_end.clone());
         let (stop, stopped) = tokio::sync::watch::channel(());
         // Every background task of the service, started here and only here.
         if let Some(authenticator) = state.auth.authenticator() {
@@ -85,6 +94,7 @@ impl Application {
             vehicle_rate = settings.vehicle_rate,
             auth = state.auth.mode_name(),
             metrics_listen = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
+            max_streams = settings.live.max_streams,
             "tributary listening"
         );
         let limits = Limits {
@@ -99,7 +109,7 @@ impl Application {
             Listener::new(listener, routes, limits, metrics::Gauge::noop())
         });
         let listener = Listener::new(listener, router(state), limits, open);
-        Ok(Self { listener, metrics_listener, stop })
+        Ok(Self { listener, metrics_listener, stop, streams_end })
     }
 
     /// The address of the separate metrics listener, if there is one.
@@ -122,6 +132,11 @@ impl Application {
         let metrics = self
             .metrics_listener
             .map(|listener| tokio::spawn(listener.run_until(until_stopped(self.stop.subscribe()))));
+        let streams_end = self.streams_end;
+        let shutdown = async move {
+            shutdown.await;
+            streams_end.cancel();
+        };
         self.listener.run_until(shutdown).await;
         drop(self.stop);
         if let Some(metrics) = metrics {
@@ -141,22 +156,61 @@ pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Resul
     let limits = settings.store_limits();
     Ok(match settings.redis_url() {
         None => Arc::new(MemoryStore::new(limits)),
+        Some(url) => Arc::new(redis_store(url, settings, catalog)?),
+    })
+}
+
+/// The store the settings ask for, and the feed of its changes: the memory
+/// store's own, or a subscriber connection to the same Redis (which connects
+/// in the background: call this inside a tokio runtime).
+pub fn build_store_and_feed(
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<(DynStore, Arc<dyn Feed>)> {
+    Ok(match settings.redis_url() {
+        None => {
+            let store = MemoryStore::new(settings.store_limits());
+            let feed = store.feed();
+            (Arc::new(store), Arc::new(feed))
+        }
         Some(url) => {
-            let client = redis_client(settings, url)?;
-            Arc::new(
-                RedisStore::with_client(client, limits)
-                    .map_err(|err| unusable_redis_url(url, &err))?
-                    .with_signals(catalog.names()),
-            )
+            let store = redis_store(url, settings, catalog)?;
+            let client = redis_client(settings, url, Some(redis::ProtocolVersion::RESP3))?;
+            let feed = RedisFeed::with_client(client, settings.store_timeout);
+            (Arc::new(store), Arc::new(feed))
         }
     })
 }
 
-/// The Redis client for `url`, with the TLS files of the settings if any.
-fn redis_client(settings: &ServeSettings, url: &RedisUrl) -> anyhow::Result<redis::Client> {
+fn redis_store(
+    url: &RedisUrl,
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<RedisStore> {
+    let client = redis_client(settings, url, None)?;
+    Ok(RedisStore::with_client(client, settings.store_limits())
+        .map_err(|err| unusable_redis_url(url, &err))?
+        .with_signals(catalog.names()))
+}
+
+/// The Redis client for `url`, with the TLS files of the settings if any;
+/// speaking `protocol` if given (the change feed needs RESP3), else what the
+/// URL says.
+fn redis_client(
+    settings: &ServeSettings,
+    url: &RedisUrl,
+    protocol: Option<redis::ProtocolVersion>,
+) -> anyhow::Result<redis::Client> {
+    use redis::IntoConnectionInfo;
+    let mut info =
+        url.expose().into_connection_info().map_err(|err| unusable_redis_url(url, &err))?;
+    if let Some(protocol) = protocol {
+        let redis_settings = info.redis_settings().clone().set_protocol(protocol);
+        info = info.set_redis_settings(redis_settings);
+    }
     let [ca, cert, key] = settings.redis_tls_files();
     if ca.is_none() && cert.is_none() && key.is_none() {
-        return redis::Client::open(url.expose()).map_err(|err| unusable_redis_url(url, &err));
+        return redis::Client::open(info).map_err(|err| unusable_redis_url(url, &err));
     }
     if !url.expose().starts_with("rediss://") {
         anyhow::bail!(
@@ -179,7 +233,7 @@ fn redis_client(settings: &ServeSettings, url: &RedisUrl) -> anyhow::Result<redi
     };
     let root_cert = ca.map(|ca| read(ca, "TRIBUTARY_REDIS_CA")).transpose()?;
     let certificates = redis::TlsCertificates { client_tls, root_cert };
-    redis::Client::build_with_tls(url.expose(), certificates).map_err(|err| {
+    redis::Client::build_with_tls(info, certificates).map_err(|err| {
         anyhow::anyhow!(
             "cannot use the TLS files for Redis (TRIBUTARY_REDIS_CA, TRIBUTARY_REDIS_CLIENT_CERT, \
              TRIBUTARY_REDIS_CLIENT_KEY: PEM files): {err}"

@@ -4,13 +4,17 @@
 //! clap definition; tests and embedders get theirs from it
 //! (`ServeSettings::for_tests`).
 
+mod live;
 mod secret;
 mod serve;
 pub(crate) mod simulate;
+mod watch;
 
+pub use self::live::LiveSettings;
 pub use self::secret::RedisUrl;
 pub use self::serve::ServeSettings;
 pub use self::simulate::{MAX_VEHICLES, SimulateSettings};
+pub use self::watch::{Token, WatchSettings};
 
 use std::time::Duration;
 
@@ -38,6 +42,9 @@ pub enum Command {
     /// Make keys and mint tokens, for development and provisioning.
     #[command(subcommand)]
     Auth(crate::auth::AuthCommand),
+    /// Show a vehicle's live data, as a table redrawn in place on a terminal
+    /// (one line per event when piped), from its stream on a running service.
+    Watch(WatchSettings),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -70,6 +70,8 @@ pub struct ServeSettings {
     /// Identity (tokens), browser (CORS) and metrics-port settings.
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub live: super::LiveSettings,
 }
 
 impl ServeSettings {

@@ -19,6 +19,9 @@ pub enum FleetError {
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// This instance serves its maximum of live streams: try later.
+    #[error("this instance serves its limit of {limit} live streams")]
+    TooManyStreams { limit: usize },
 }
 
 /// A vehicle's rate limit refused a request: which limit, and when to retry.

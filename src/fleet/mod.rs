@@ -3,8 +3,8 @@
 //! arrival and stores it; every store call is measured. The HTTP surfaces call
 //! these operations and turn a [`FleetError`] into their own answer.
 //!
-//! Identity checks and stream subscriptions are operations of this service too,
-//! when they come.
+//! Stream subscriptions are operations of this service too ([`Fleet::subscribe`],
+//! over the live hub built in [`live`]); identity checks will be, when they come.
 //!
 //! Of the service's three limits, this module holds the one about the fleet,
 //! the per-vehicle rate ([`rate_limit`]); connections are the server's
@@ -12,6 +12,7 @@
 //! (`http::admission`).
 
 mod error;
+pub mod live;
 pub mod rate_limit;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ pub struct Fleet {
     limiter: Option<Arc<VehicleLimiter>>,
     /// When the vehicle count was last taken; held while one is being taken.
     vehicles_counted_at: tokio::sync::Mutex<Option<Instant>>,
+    /// The live streams' hub, when the service runs one (see [`Fleet::with_live`]).
+    live: Option<crate::live::Hub>,
 }
 
 impl Fleet {
@@ -47,7 +50,14 @@ impl Fleet {
         metrics: Metrics,
         limiter: Option<Arc<VehicleLimiter>>,
     ) -> Self {
-        Self { store, clock, metrics, limiter, vehicles_counted_at: tokio::sync::Mutex::new(None) }
+        Self {
+            store,
+            clock,
+            metrics,
+            limiter,
+            vehicles_counted_at: tokio::sync::Mutex::new(None),
+            live: None,
+        }
     }
 
     /// The store's short name: `memory` or `redis`.
@@ -149,13 +159,23 @@ impl Fleet {
         operation: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        if !self.store.is_remote() {
-            return call.await;
-        }
-        let started = Instant::now();
-        let outcome = call.await;
-        let error = outcome.as_ref().err().map(StoreError::kind);
-        self.metrics.store_operation(operation, started.elapsed(), error);
-        outcome
+        observe(&self.store, &self.metrics, operation, call).await
     }
+}
+
+/// Measures a call to `store` if it is remote (see `Fleet::observe`).
+async fn observe<T>(
+    store: &DynStore,
+    metrics: &Metrics,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    if !store.is_remote() {
+        return call.await;
+    }
+    let started = Instant::now();
+    let outcome = call.await;
+    let error = outcome.as_ref().err().map(StoreError::kind);
+    metrics.store_operation(operation, started.elapsed(), error);
+    outcome
 }

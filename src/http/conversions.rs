@@ -12,6 +12,7 @@ impl From<FleetError> for ApiError {
             FleetError::Forbidden(forbidden) => forbidden.into(),
             FleetError::RateLimited(limit) => limit.into(),
             FleetError::Store(err) => err.into(),
+            FleetError::TooManyStreams { limit } => Self::TooManyStreams { limit },
         }
     }
 }

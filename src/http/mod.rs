@@ -2,6 +2,7 @@
 //! and OpenAPI annotations and exposing one `routes()`, merged here:
 //! - [`legacy`]: `/record` and `/collect`, the original API;
 //! - [`v1`]: the fleet API;
+//! - [`stream`]: live streams of a vehicle's data (Server-Sent Events);
 //! - [`ops`]: health, readiness and metrics;
 //! - [`pages`]: the car and fleet views, HTML for people (not in the OpenAPI
 //!   document).
@@ -26,6 +27,7 @@ mod ops;
 mod pages;
 pub mod problem;
 mod state;
+pub mod stream;
 pub mod v1;
 pub mod vehicle;
 pub mod wire;
@@ -76,6 +78,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(legacy::routes(state))
         .merge(v1::routes())
+        .merge(stream::routes())
         .merge(ops::routes())
 }
 

@@ -324,6 +324,22 @@ impl AuthErrors {
     ];
 }
 
+/// How a live stream is refused when the service or its store cannot open
+/// it: the stream limit, overload, store failure.
+pub(super) struct StreamErrors;
+
+impl StreamErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer { kinds: &[ProblemKind::Internal], description: "Internal error, logged." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::StoreUnavailable, ProblemKind::Overloaded],
+            description: "The store is unavailable (`store-unavailable`), or the instance serves\n\
+                          its limit of streams (`TRIBUTARY_MAX_STREAMS`) or is at its in-flight limit\n\
+                          (`overloaded`); retry after `Retry-After`.",
+        },
+    ];
+}
+
 /// How a request with no body is refused for sending its token wrongly.
 pub(super) struct TokenErrors;
 
@@ -341,6 +357,12 @@ impl IntoResponses for AuthErrors {
 }
 
 impl IntoResponses for TokenErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
+impl IntoResponses for StreamErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         error_responses(Self::ANSWERS)
     }
@@ -376,6 +398,7 @@ mod tests {
             ReadErrors::ANSWERS,
             AuthErrors::ANSWERS,
             TokenErrors::ANSWERS,
+            StreamErrors::ANSWERS,
         ] {
             for answer in answers.iter().filter(|answer| answer.kinds.len() > 1) {
                 for kind in answer.kinds {

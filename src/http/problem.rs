@@ -67,6 +67,9 @@ pub enum ApiError {
     /// More requests are in flight than the server takes at once.
     #[error("the server is handling its limit of {limit} requests at once; retry in a second")]
     Overloaded { limit: usize },
+    /// More live streams are open than the instance serves.
+    #[error("this instance serves its limit of {limit} live streams; retry shortly")]
+    TooManyStreams { limit: usize },
     /// The vehicle sent more readings than its rate limit allows.
     #[error(
         "vehicle {:?} may send {} readings per second (bursts of up to {}); this request's {} would exceed that, so none were stored; retry after {} s",
@@ -112,7 +115,7 @@ impl ApiError {
             Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => {
                 ProblemKind::StoreUnavailable
             }
-            Self::Overloaded { .. } => ProblemKind::Overloaded,
+            Self::Overloaded { .. } | Self::TooManyStreams { .. } => ProblemKind::Overloaded,
             Self::RateLimited { .. } => ProblemKind::RateLimited,
             Self::Unauthorized(err) if err.status() == StatusCode::BAD_REQUEST => {
                 ProblemKind::TokenRequest

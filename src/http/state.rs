@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::admission::InFlight;
 use super::body::BodyTimeout;
 use super::caller::Authenticates;
@@ -15,6 +17,7 @@ use crate::domain::{Catalog, Clock};
 use crate::fleet::{Fleet, VehicleLimiter};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
+use crate::store::changes::Feed;
 
 /// A small handle around one shared `AppStateInner`, as in mini-redis: every
 /// request clones it a few times (middleware, handler), and one reference
@@ -43,6 +46,8 @@ pub struct AppStateInner {
     pub auth: Auth,
     /// Browser origins allowed to call the API (CORS); none by default.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// How often an idle live stream sends a heartbeat comment.
+    pub stream_heartbeat: Duration,
 }
 
 impl AppState {
@@ -54,26 +59,56 @@ impl AppState {
         Self::from_settings(store, catalog, &settings, Auth::Off)
     }
 
-    /// The state `settings` describe, with `auth` (resolved from
-    /// `settings.auth` by the caller, which reports its errors).
+    /// A state without live streams (their routes answer 503), with `auth`
+    /// (resolved from `settings.auth` by the caller, which reports its errors).
     pub fn from_settings(
         store: DynStore,
         catalog: Catalog,
         settings: &ServeSettings,
         auth: Auth,
     ) -> Self {
+        Self::build(store, catalog, settings, auth, None)
+    }
+
+    /// A state with live streams over `feed`, the store's change feed, all
+    /// ended when `shutdown` is cancelled. Spawns the hub's task: call it
+    /// inside a tokio runtime.
+    pub fn with_live(
+        store: DynStore,
+        catalog: Catalog,
+        settings: &ServeSettings,
+        auth: Auth,
+        feed: Arc<dyn Feed>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self::build(store, catalog, settings, auth, Some((feed, shutdown)))
+    }
+
+    fn build(
+        store: DynStore,
+        catalog: Catalog,
+        settings: &ServeSettings,
+        auth: Auth,
+        live: Option<(Arc<dyn Feed>, CancellationToken)>,
+    ) -> Self {
         let clock = Arc::new(Clock::new());
         let metrics = Metrics::new();
         let limiter = VehicleLimiter::new(settings.vehicle_rate, settings.vehicle_burst);
+        let catalog = Arc::new(catalog);
+        let mut fleet = Fleet::new(store, clock.clone(), metrics.clone(), limiter);
+        if let Some((feed, shutdown)) = live {
+            fleet = fleet.with_live(&settings.live, feed, catalog.clone(), shutdown);
+        }
         Self(Arc::new(AppStateInner {
-            fleet: Fleet::new(store, clock.clone(), metrics.clone(), limiter),
-            catalog: Arc::new(catalog),
+            fleet,
+            catalog,
             clock,
             metrics,
             body_timeout: settings.client_timeout,
             in_flight: InFlight::new(settings.max_in_flight as usize),
             auth,
             cors_origins: settings.auth.cors_origins(),
+            stream_heartbeat: settings.live.heartbeat,
         }))
     }
 

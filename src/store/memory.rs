@@ -4,12 +4,16 @@
 //! held and each critical section is a few map operations; tokio's mutex would
 //! only add overhead. A background sweep forgets vehicles silent for longer than
 //! the retention period, so memory stays bounded by the active fleet.
+//!
+//! Each write is announced on the store's [`MemoryFeed`] (see `store::changes`)
+//! once the lock is released, for the live streams.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::changes::MemoryFeed;
 use super::{
     SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
     VehicleSeen,
@@ -69,6 +73,8 @@ impl Entry {
 struct Shared {
     limits: StoreLimits,
     vehicles: Mutex<HashMap<VehicleId, Entry>>,
+    /// Where writes are announced.
+    feed: MemoryFeed,
 }
 
 impl Shared {
@@ -87,7 +93,13 @@ impl MemoryStore {
     /// An empty store. Its retention sweep is its [`Store::upkeep`], which
     /// the service starts.
     pub fn new(limits: StoreLimits) -> Self {
-        Self { shared: Arc::new(Shared { limits, vehicles: Mutex::new(HashMap::new()) }) }
+        let vehicles = Mutex::new(HashMap::new());
+        Self { shared: Arc::new(Shared { limits, vehicles, feed: MemoryFeed::new() }) }
+    }
+
+    /// The feed on which this store announces its writes.
+    pub fn feed(&self) -> MemoryFeed {
+        self.shared.feed.clone()
     }
 
     /// Forgets every vehicle last seen before `cutoff`; returns how many.
@@ -175,6 +187,8 @@ impl Store for MemoryStore {
             signal.window.trim(capacity);
             signal.aggregate = signal.window.aggregate();
         }
+        drop(vehicles);
+        self.shared.feed.announce(vehicle, readings.iter().map(|r| &r.signal));
         Ok(())
     }
 
@@ -296,5 +310,33 @@ impl Store for MemoryStore {
         let clock = Clock::new();
         let period = self.shared.limits.expiry_slack();
         Some(upkeep::every(period, &self.shared, move |shared| shared.sweep(&clock)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeSettings;
+    use crate::store::changes::{Feed, FeedEvent, Touched};
+
+    #[tokio::test]
+    async fn a_write_to_a_watched_vehicle_is_announced_on_the_store_feed() {
+        let store = MemoryStore::new(ServeSettings::for_tests().store_limits());
+        let feed = store.feed();
+        let mut events = feed.events();
+        let vehicle = VehicleId::try_from("car-1").unwrap();
+        feed.subscribe(&vehicle).await.unwrap();
+        let clock = Clock::new();
+        let reading = |name: &str| Reading {
+            signal: SignalName::parse(name).unwrap(),
+            at: clock.now(),
+            value: 1.0,
+            stamped_by: StampedBy::Device,
+        };
+        let readings = [reading("vehicle_speed"), reading("engine_rpm")];
+        store.record(&vehicle, &readings, clock.now()).await.unwrap();
+        let mut signals = vec![readings[1].signal.clone(), readings[0].signal.clone()];
+        signals.sort();
+        assert_eq!(events.recv().await, Some(FeedEvent::Touched(Touched { vehicle, signals })));
     }
 }

@@ -7,7 +7,10 @@
 //! of one already kept replaces it) and a count of all samples accepted; per
 //! vehicle, when it was last heard from. A vehicle silent for the retention
 //! period is forgotten.
+//!
+//! Each write is also announced ([`changes`]) for the live streams.
 
+pub mod changes;
 pub mod memory;
 pub mod redis;
 

@@ -9,6 +9,7 @@ mod browser;
 mod container;
 mod legacy;
 mod limits;
+mod live;
 mod openapi;
 mod process;
 mod redis_outage;

@@ -35,7 +35,7 @@ pub struct CollectBody {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documentation only: the query is parsed by `vehicle`
-pub struct CollectQuery {
+pub(super) struct CollectQuery {
     /// The vehicle; `default` when neither the query nor the body names one.
     vehicle_id: Option<VehicleIdSchema>,
 }
@@ -120,12 +120,21 @@ async fn collect(
     let vehicle = for_collect(caller, query, body)?;
     let aggregates =
         state.app.fleet.aggregates(caller, &vehicle, state.app.catalog.names()).await?;
+    let values = aggregates.iter().map(|(signal, a)| (signal, a.current, a.average));
+    Ok(Json(answer(&state.collect_keys, values)).into_response())
+}
 
-    let mut answer = Vec::with_capacity(2 * aggregates.len() + 2);
-    for (signal, aggregate) in &aggregates {
-        if let Some(keys) = state.collect_keys.get(signal) {
-            answer.push((keys.current.as_str(), Some(aggregate.current)));
-            answer.push((keys.average.as_str(), Some(aggregate.average)));
+/// `/collect`'s answer from the current value and average of each signal with
+/// data (also what `/collect/stream` sends).
+pub(super) fn answer<'a, 's>(
+    keys: &'a CollectKeys,
+    values: impl Iterator<Item = (&'s SignalName, f64, f64)>,
+) -> CollectAnswer<'a> {
+    let mut answer = Vec::with_capacity(2 * values.size_hint().0 + 2);
+    for (signal, current, average) in values {
+        if let Some(keys) = keys.get(signal) {
+            answer.push((keys.current.as_str(), Some(current)));
+            answer.push((keys.average.as_str(), Some(average)));
         }
     }
     if !answer.iter().any(|(key, _)| *key == "current_engine_temperature") {
@@ -134,12 +143,12 @@ async fn collect(
     }
     // In the order of a JSON object sorted by key, as the seed's answers were.
     answer.sort_unstable_by_key(|(key, _)| *key);
-    Ok(Json(CollectAnswer(answer)).into_response())
+    CollectAnswer(answer)
 }
 
 /// The vehicle of a `/collect`: `?vehicle_id=` or `{"vehicle_id": …}` (the same
 /// one if both), else the caller's one vehicle, else `default`.
-fn for_collect(
+pub(super) fn for_collect(
     caller: &Identity,
     query: Option<&str>,
     body: Option<&Value>,
@@ -191,7 +200,7 @@ pub(super) fn add_collected_signals(schema: &mut Value, catalog: &Catalog) {
 /// see `CollectKeys`) rather than through a map of freshly formatted keys. `None`
 /// is `null`: engine temperature is always in the answer, `null` until the
 /// vehicle sends one.
-struct CollectAnswer<'a>(Vec<(&'a str, Option<f64>)>);
+pub(super) struct CollectAnswer<'a>(Vec<(&'a str, Option<f64>)>);
 
 impl Serialize for CollectAnswer<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

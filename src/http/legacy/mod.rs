@@ -2,6 +2,7 @@
 //! engine-temperature service's API. Existing sensors and apps depend on these
 //! answers byte for byte: `{"success": true}`, and `current_…`/`average_…`
 //! with `null` when nothing has been recorded. They only ever grow new fields.
+//! `GET /collect/stream` pushes `/collect`'s answer live (`stream`).
 //!
 //! This module owns the surface's routes, body parsing (`wire`) and OpenAPI
 //! annotations; its handlers share a [`Legacy`] state, which adds `/collect`'s
@@ -9,6 +10,7 @@
 
 mod collect;
 mod record;
+mod stream;
 pub mod wire;
 
 use std::sync::Arc;
@@ -70,6 +72,7 @@ pub(super) fn routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(LegacyDoc::openapi())
         .routes(routes!(record::record))
         .routes(routes!(collect::collect_get, collect::collect_post))
+        .routes(routes!(stream::collect_stream))
         .with_state(state)
 }
 

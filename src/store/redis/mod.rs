@@ -20,6 +20,14 @@
 //! silent (a half-open TCP connection to a host that crashed or moved, a stuck
 //! proxy) would otherwise time out every request until the kernel gives up on
 //! it, many minutes later.
+//!
+//! Each write also publishes the signals it wrote to the vehicle's sharded
+//! change channel, from the script (see `record.lua`), which needs Redis 7.0
+//! or later; [`RedisFeed`] is the subscriber side.
+
+mod changes;
+
+pub use self::changes::RedisFeed;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -263,6 +271,9 @@ impl Store for RedisStore {
                 invocation.arg(at).arg(format!("{at}:{}", reading.value));
             }
         }
+        invocation
+            .arg(super::changes::channel(vehicle))
+            .arg(super::changes::encode_signals(signals.iter().copied()));
         self.with_deadline(async |c| invocation.invoke_async::<i64>(c).await).await?;
         Ok(())
     }

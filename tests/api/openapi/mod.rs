@@ -12,10 +12,12 @@ use crate::common::{Answer, TestApp};
 use serde_json::{Value, json};
 
 /// What the service serves, by method and path template.
-const SERVED: [(&str, &str); 11] = [
+const SERVED: [(&str, &str); 13] = [
     ("POST", "/record"),
     ("GET", "/collect"),
     ("POST", "/collect"),
+    ("GET", "/collect/stream"),
+    ("GET", "/v1/vehicles/{vehicle_id}/stream"),
     ("POST", "/v1/vehicles/{vehicle_id}/readings"),
     ("GET", "/v1/vehicles/{vehicle_id}"),
     ("GET", "/v1/vehicles/{vehicle_id}/signals/{signal}"),
