@@ -29,6 +29,9 @@ pub struct Cli {
     pub log: LogSettings,
 }
 
+// Parsed once at start and moved out at once: the size of the largest
+// variant costs nothing, and boxing it would only complicate clap's derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service.
