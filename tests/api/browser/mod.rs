@@ -253,10 +253,7 @@ fn an_expected_404(entry: &Value) -> bool {
     }
     let Ok(url) = url::Url::parse(url) else { return false };
     let segments: Vec<&str> = url.path().trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["v1", "vehicles", _] => true,
-        _ => false,
-    }
+    matches!(segments.as_slice(), ["v1", "vehicles", _])
 }
 
 /// No console error, no request to another origin, no serious axe violation.
