@@ -19,6 +19,36 @@ end
 
 wrk.headers["Content-Type"] = "application/json"
 
+-- With auth on, bench/run exports TOKENS (a file with one token per fleet
+-- vehicle, in fleet order) and DEFAULT_TOKEN (the `default` vehicle's): each
+-- request then carries its vehicle's own token, as a sensor's would.
+local tokens = nil
+local function token(index)
+    if index == nil then
+        return os.getenv("DEFAULT_TOKEN")
+    end
+    local path = os.getenv("TOKENS")
+    if path == nil then
+        return nil
+    end
+    if tokens == nil then
+        tokens = {}
+        for line in io.lines(path) do
+            tokens[#tokens + 1] = line
+        end
+    end
+    return assert(tokens[index + 1], "TOKENS has no token for vehicle " .. index)
+end
+
+-- The headers of a request about fleet vehicle `index` (nil: `default`).
+function lib.headers(index)
+    local t = token(index)
+    if t == nil then
+        return nil
+    end
+    return { Authorization = "Bearer " .. t }
+end
+
 -- Each thread gets a number (1, 2, …), so threads start at different vehicles.
 local threads = 0
 function setup(thread)
@@ -72,14 +102,18 @@ function lib.batch_body()
     return "[" .. table.concat(objects, ",") .. "]"
 end
 
--- POSTs `body` to `path(i)` for i = 0..count-1 in turn. The request is
--- formatted once; each one sent only joins its path to it, since a copy per
--- vehicle of a large body would take hundreds of megabytes.
+-- POSTs `body` to `path(i)` for i = 0..count-1 in turn (with vehicle i's
+-- token, when auth is on). The request is formatted once; each one sent only
+-- joins its path (and token) to it, since a copy per vehicle of a large body
+-- would take hundreds of megabytes.
 function lib.serve_posts(count, path, body)
     local template = wrk.format("POST", "/", nil, body)
-    local after_path = template:sub(#"POST /" + 1)
+    local status_end = #"POST / HTTP/1.1\r\n"
+    local rest = template:sub(status_end + 1)
     serve_each(count, function(i)
-        return "POST " .. path(i - 1) .. after_path
+        local headers = lib.headers(i - 1)
+        local auth = headers and ("Authorization: " .. headers.Authorization .. "\r\n") or ""
+        return "POST " .. path(i - 1) .. " HTTP/1.1\r\n" .. auth .. rest
     end)
 end
 

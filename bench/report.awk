@@ -1,7 +1,7 @@
 # The tables bench/run prints, from its two files (tab-separated):
 #   results: key scenario store vehicles unit, then Tributary's and the floor's
 #            requests duration_us p50_us p99_us non2xx socket_errors; one line per round
-#            (key: <store>.<record|collect|batch>.<one|fleet>; unit: req or readings)
+#            (key: <store>.<record|collect|batch>.<one|fleet>[.auth]; unit: req or readings)
 #   memory:  store idle_kb filled_kb after_kb redis_kb used_before used_after fill_seconds
 #            aof_rewrites_after_fill aof_rewrites_after_runs
 # Variables: fleet, readings. Exits 1 when a goal is missed.
@@ -13,6 +13,7 @@ BEGIN {
     max_p99_ratio = 1.5                                         # p99, to the floor's p99
     min_batch["memory"] = 1000000; min_batch["redis"] = 500000  # readings/s, batches of 100
     min_spread = 0.80                                           # 100,000 vehicles, to one
+    min_auth = 0.90                                             # auth on, to the same row auth off
     max_rss_mb = 300                                            # memory store, fleet filled
 }
 
@@ -76,8 +77,8 @@ END {
         m_ratio[k] = median(ratio, k, c); m_p99x[k] = median(p99x, k, c)
     }
     failed = 0
-    row = "%-36s %-6s %8s %19s %7s %7s %19s %7s %5s %5s %5s  %-40s %s\n"
-    printf row, "scenario", "store", "vehicles", "throughput", "p50", "p99", "floor", "fl. p99", "ratio", "p99 x", "vs 1", "goal", "result"
+    row = "%-43s %-6s %8s %19s %7s %7s %19s %7s %5s %5s %5s %6s  %-40s %s\n"
+    printf row, "scenario", "store", "vehicles", "throughput", "p50", "p99", "floor", "fl. p99", "ratio", "p99 x", "vs 1", "vs off", "goal", "result"
     for (i = 1; i <= n; i++) {
         k = key[i]
         split(k, part, ".")
@@ -92,13 +93,23 @@ END {
             if (m_p99x[k] > max_p99_ratio) reasons = reasons ", p99"
         }
         spread_text = ""
-        one = s "." kind ".one"
+        suffix = (part[4] == "") ? "" : "." part[4]
+        one = s "." kind ".one" suffix
         if (part[3] == "fleet" && one in m_ratio) {
             # Each run to its own floor, so a change in the machine's load cancels out.
             spread = m_ratio[k] / m_ratio[one]
             spread_text = sprintf("%.2f", spread)
             goal = goal sprintf(", >=%.2f of 1", min_spread)
             if (spread < min_spread) reasons = reasons ", vs 1"
+        }
+        off_text = ""
+        off = part[1] "." part[2] "." part[3]
+        if (part[4] == "auth" && off in m_rate) {
+            # Throughput with every request's token checked, over the same row without auth.
+            vs_off = m_rate[k] / m_rate[off]
+            off_text = sprintf("%.2f", vs_off)
+            goal = goal sprintf(", >=%.2f of off", min_auth)
+            if (vs_off < min_auth) reasons = reasons ", vs off"
         }
         reasons = reasons errors[k]
         result = (reasons == "") ? "PASS" : "FAIL (" substr(reasons, 3) ")"
@@ -107,7 +118,7 @@ END {
         printf row, scenario[i], s, commas(vehicles[i]), commas(m_rate[k]) per,
             sprintf("%.2fms", m_p50[k]), sprintf("%.2fms", m_p99[k]), commas(m_floor[k]) per,
             sprintf("%.2fms", m_floor_p99[k]), sprintf("%.2f", m_ratio[k]), sprintf("%.2f", m_p99x[k]),
-            spread_text, goal, result
+            spread_text, off_text, goal, result
     }
     print ""
     print "rd/s: readings per second (batches of 100 readings, one signal value each)."
@@ -116,6 +127,8 @@ END {
     print "  /collect a GET answering a constant object of /collect's shape."
     print "ratio: throughput over the floor's; p99 x: p99 over the floor's p99."
     print "vs 1: the ratio with 100,000 vehicles over the ratio with one vehicle."
+    print "(auth): auth required, every request with its vehicle's own token (one per vehicle);"
+    print "  vs off: its throughput over the same row's with auth off, in the same run."
     print "Only 2xx answers count; any other answer or socket error fails the row."
     if (rounds[key[1]] > 1)
         printf "Each figure is the median over %d rounds (each a floor run, then Tributary's).\n", rounds[key[1]]
@@ -129,7 +142,7 @@ END {
             filled = filled_kb[i] * 1024
             per_vehicle = sprintf("%.2f KB", (filled_kb[i] - idle_kb[i]) * 1024 / fleet / 1000)
             redis_rss = "-"; redis_used = "-"
-            if (mem_store[i] == "redis") {
+            if (index(mem_store[i], "redis") == 1) {
                 redis_rss = mb(redis_kb[i] * 1024)
                 redis_used = mb(used_after[i])
                 per_vehicle = per_vehicle sprintf(" + %.2f KB", (used_after[i] - used_before[i]) / fleet / 1000)
@@ -146,7 +159,7 @@ END {
         print "RSS: Tributary's resident memory (VmRSS): idle after start, after the fill, after the runs."
         print "per vehicle: Tributary's RSS growth over the fill (+ Redis's used_memory growth, on Redis)."
         for (i = 1; i <= m; i++)
-            if (mem_store[i] == "redis" && rewrites_after[i] > 0)
+            if (index(mem_store[i], "redis") == 1 && rewrites_after[i] > 0)
                 printf "redis rewrote its AOF %d times during the fill and %d times during the %s-vehicle runs.\n",
                     rewrites_filled[i], rewrites_after[i] - rewrites_filled[i], commas(fleet)
     }

@@ -48,8 +48,13 @@ async fn main() -> anyhow::Result<()> {
     let readings: usize = args.next().context(usage)?.parse().context(usage)?;
     ensure!(vehicles <= 1_000_000 && (1..=250).contains(&readings), "{usage}: out of range");
 
-    // Straight to the server, whatever HTTP_PROXY says.
-    let client = reqwest::Client::builder().no_proxy().build()?;
+    // Straight to the server, whatever HTTP_PROXY says; with the token in
+    // BENCH_TOKEN when the server requires one (bench/run with AUTH=on).
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(token) = std::env::var("BENCH_TOKEN") {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    }
+    let client = reqwest::Client::builder().no_proxy().default_headers(headers).build()?;
     let body = bytes::Bytes::from(batch_body(readings));
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

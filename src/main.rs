@@ -21,6 +21,13 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Auth(command) => match tributary::auth::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("tributary auth: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Simulate(settings) => {
             let run = async {
                 tributary::telemetry::init(&cli.log)?;
@@ -32,6 +39,19 @@ async fn main() -> ExitCode {
                 Ok(_) => ExitCode::FAILURE,
                 Err(err) => {
                     eprintln!("tributary simulate: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Watch(settings) => {
+            let run = async {
+                tributary::telemetry::init(&cli.log)?;
+                tributary::watch::run(settings, tributary::startup::shutdown_signal()).await
+            };
+            match run.await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("tributary watch: {err:#}");
                     ExitCode::FAILURE
                 }
             }

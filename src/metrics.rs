@@ -35,6 +35,7 @@ pub const BUILD_COMMIT: &str = match option_env!("TRIBUTARY_BUILD_COMMIT") {
     Some(commit) if !commit.is_empty() => commit,
     _ => "unknown",
 };
+const AUTH_REFUSALS: &str = "tributary_auth_refusals_total";
 
 /// Latency buckets, in seconds: from 100 µs (a memory-store request) to 10 s.
 const BUCKETS: &[f64] = &[
@@ -43,7 +44,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// Every metric's name, unit and help text.
-const DESCRIPTIONS: [(&str, Unit, &str); 12] = [
+const DESCRIPTIONS: [(&str, Unit, &str); 13] = [
     (HTTP_REQUESTS, Unit::Count, "HTTP requests answered, by method, route and status."),
     (HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by method and route."),
     (HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now."),
@@ -64,6 +65,11 @@ const DESCRIPTIONS: [(&str, Unit, &str); 12] = [
     (STORE_ERRORS, Unit::Count, "Store operations that failed, by operation and kind."),
     (VEHICLES, Unit::Count, "Vehicles the store holds (heard from within the retention period)."),
     (BUILD_INFO, Unit::Count, "Always 1; the labels say which version and commit run."),
+    (
+        AUTH_REFUSALS,
+        Unit::Count,
+        "Requests refused for their token (401, 400) or its scope (403), by reason.",
+    ),
 ];
 
 static METADATA: Metadata<'static> =
@@ -115,7 +121,8 @@ impl Metrics {
             .build_recorder();
         // Every metric is described through `describe_counter`, whatever its
         // kind: the exporter keys descriptions by name.
-        for (name, unit, help) in DESCRIPTIONS {
+        for (name, unit, help) in DESCRIPTIONS.into_iter().chain(crate::live::metrics::DESCRIPTIONS)
+        {
             recorder.describe_counter(KeyName::from_const_str(name), Some(unit), help.into());
         }
         let fixed = |name: &'static str| Key::from_static_name(name);
@@ -232,6 +239,13 @@ impl Metrics {
         self.inner.recorder.register_counter(&key, &METADATA).increment(1);
     }
 
+    /// Counts a request refused for its token, by a reason from a small fixed
+    /// set (`expired`, `insufficient_scope`, …), never by token or subject.
+    pub fn auth_refused(&self, reason: &'static str) {
+        let key = Key::from_parts(AUTH_REFUSALS, vec![Label::from_static_parts("reason", reason)]);
+        self.inner.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
     pub fn store_operation(
         &self,
         operation: &'static str,
@@ -252,6 +266,11 @@ impl Metrics {
                 .register_counter(&Key::from_parts(STORE_ERRORS, labels), &METADATA)
                 .increment(1);
         }
+    }
+
+    /// The live streams' metrics, on this recorder.
+    pub fn live(&self) -> crate::live::LiveMetrics {
+        crate::live::LiveMetrics::register(&self.inner.recorder)
     }
 
     pub fn set_vehicles(&self, count: u64) {

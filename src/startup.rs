@@ -2,22 +2,29 @@
 //! builds everything; `run_until` serves until a shutdown future completes (in
 //! production, `shutdown_signal()`). Tests start exactly what production starts.
 //!
-//! This module only wires: settings to the store, the state, the router and
-//! the server's [`Listener`], which owns the accept loop.
+//! This module only wires: settings to the store and its change feed, the
+//! state, the router and the server's [`Listener`], which owns the accept loop.
+//! Live streams end (each with a last `shutdown` event) the moment the stop
+//! signal fires, before the listener drains: an open stream would otherwise
+//! hold the drain until its timeout.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use crate::auth::{Auth, OFF_WARNING};
 use crate::config::{RedisUrl, ServeSettings};
 use crate::domain::Catalog;
 use crate::fleet::VehicleLimiter;
 use crate::http::{AppState, router};
 use crate::server::{Limits, Listener};
+use crate::store::changes::Feed;
+use crate::store::redis::RedisFeed;
 use crate::store::{DynStore, MemoryStore, RedisStore};
 use crate::upkeep;
 
@@ -25,6 +32,13 @@ pub struct Application {
     listener: Listener,
     state: AppState,
     shutdown_delay: std::time::Duration,
+    /// `/metrics` alone, without a token, when `TRIBUTARY_METRICS_LISTEN` is set.
+    metrics_listener: Option<Listener>,
+    /// Dropped when the service stops: ends the tasks that run until then
+    /// (the key-file reloader, the metrics listener).
+    stop: tokio::sync::watch::Sender<()>,
+    /// Ends every live stream.
+    streams_end: CancellationToken,
 }
 
 impl Application {
@@ -40,12 +54,27 @@ impl Application {
             Some(path) => Catalog::with_file(path)?,
             None => Catalog::builtin(),
         };
-        let store = build_store(settings, &catalog)?;
+        let auth = settings.auth.resolve()?;
+        if matches!(auth, Auth::Off) {
+            tracing::warn!("{OFF_WARNING}");
+        }
+        let (store, feed) = build_store_and_feed(settings, &catalog)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let state = AppState::from_settings(store, catalog, settings);
+        let metrics_listener = match settings.auth.metrics_listen() {
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!("cannot listen on {address} (TRIBUTARY_METRICS_LISTEN)")
+            })?),
+            None => None,
+        };
+        let streams_end = CancellationToken::new();
+        let state = AppState::with_live(store, catalog, settings, auth, feed, streams_end.clone());
+        let (stop, stopped) = tokio::sync::watch::channel(());
         // Every background task of the service, started here and only here.
+        if let Some(authenticator) = state.auth.authenticator() {
+            authenticator.spawn_reloader(until_stopped(stopped.clone()));
+        }
         upkeep::spawn_all(
             [
                 state.fleet.store().upkeep(),
@@ -65,6 +94,9 @@ impl Application {
             max_in_flight = settings.max_in_flight,
             max_connections = settings.max_connections,
             vehicle_rate = settings.vehicle_rate,
+            auth = state.auth.mode_name(),
+            metrics_listen = metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
+            max_streams = settings.live.max_streams,
             "tributary listening"
         );
         let limits = Limits {
@@ -73,11 +105,25 @@ impl Application {
             shutdown_timeout: settings.shutdown_timeout,
         };
         let open = state.metrics.connections().clone();
+        let metrics_listener = metrics_listener.map(|listener| {
+            let limits = Limits { max_connections: 64, ..limits };
+            let routes = crate::http::metrics_routes(state.clone());
+            Listener::new(listener, routes, limits, metrics::Gauge::noop())
+        });
+        let listener = Listener::new(listener, router(state.clone()), limits, open);
         Ok(Self {
-            listener: Listener::new(listener, router(state.clone()), limits, open),
+            listener,
+            metrics_listener,
+            stop,
+            streams_end,
             state,
             shutdown_delay: settings.shutdown_delay,
         })
+    }
+
+    /// The address of the separate metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(Listener::local_addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -94,7 +140,11 @@ impl Application {
     /// accepting, lets in-flight requests finish (up to the shutdown timeout)
     /// and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let (state, delay) = (self.state, self.shutdown_delay);
+        // The metrics port stays up while the API drains, so the drain can be watched.
+        let metrics = self
+            .metrics_listener
+            .map(|listener| tokio::spawn(listener.run_until(until_stopped(self.stop.subscribe()))));
+        let (state, delay, streams_end) = (self.state, self.shutdown_delay, self.streams_end);
         let shutdown = async move {
             shutdown.await;
             state.begin_shutdown();
@@ -105,10 +155,22 @@ impl Application {
                 );
                 tokio::time::sleep(delay).await;
             }
+            // Streams end when the drain begins, not before: a phone that
+            // reconnected during the delay would come back to this instance.
+            streams_end.cancel();
         };
         self.listener.run_until(shutdown).await;
+        drop(self.stop);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         Ok(())
     }
+}
+
+/// Completes when the application's `stop` sender is dropped.
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<()>) {
+    while stopped.changed().await.is_ok() {}
 }
 
 /// The store the settings ask for.
@@ -116,11 +178,88 @@ pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Resul
     let limits = settings.store_limits();
     Ok(match settings.redis_url() {
         None => Arc::new(MemoryStore::new(limits)),
-        Some(url) => Arc::new(
-            RedisStore::connect_lazily(url.expose(), limits)
-                .map_err(|err| unusable_redis_url(url, &err))?
-                .with_signals(catalog.names()),
+        Some(url) => Arc::new(redis_store(url, settings, catalog)?),
+    })
+}
+
+/// The store the settings ask for, and the feed of its changes: the memory
+/// store's own, or a subscriber connection to the same Redis (which connects
+/// in the background: call this inside a tokio runtime).
+pub fn build_store_and_feed(
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<(DynStore, Arc<dyn Feed>)> {
+    Ok(match settings.redis_url() {
+        None => {
+            let store = MemoryStore::new(settings.store_limits());
+            let feed = store.feed();
+            (Arc::new(store), Arc::new(feed))
+        }
+        Some(url) => {
+            let store = redis_store(url, settings, catalog)?;
+            let client = redis_client(settings, url, Some(redis::ProtocolVersion::RESP3))?;
+            let feed = RedisFeed::with_client(client, settings.store_timeout);
+            (Arc::new(store), Arc::new(feed))
+        }
+    })
+}
+
+fn redis_store(
+    url: &RedisUrl,
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<RedisStore> {
+    let client = redis_client(settings, url, None)?;
+    Ok(RedisStore::with_client(client, settings.store_limits())
+        .map_err(|err| unusable_redis_url(url, &err))?
+        .with_signals(catalog.names()))
+}
+
+/// The Redis client for `url`, with the TLS files of the settings if any;
+/// speaking `protocol` if given (the change feed needs RESP3), else what the
+/// URL says.
+fn redis_client(
+    settings: &ServeSettings,
+    url: &RedisUrl,
+    protocol: Option<redis::ProtocolVersion>,
+) -> anyhow::Result<redis::Client> {
+    use redis::IntoConnectionInfo;
+    let mut info =
+        url.expose().into_connection_info().map_err(|err| unusable_redis_url(url, &err))?;
+    if let Some(protocol) = protocol {
+        let redis_settings = info.redis_settings().clone().set_protocol(protocol);
+        info = info.set_redis_settings(redis_settings);
+    }
+    let [ca, cert, key] = settings.redis_tls_files();
+    if ca.is_none() && cert.is_none() && key.is_none() {
+        return redis::Client::open(info).map_err(|err| unusable_redis_url(url, &err));
+    }
+    if !url.expose().starts_with("rediss://") {
+        anyhow::bail!(
+            "TRIBUTARY_REDIS_CA, _CLIENT_CERT and _KEY are for TLS, but TRIBUTARY_REDIS_URL {url} \
+             is not rediss://: use rediss://, or unset them"
+        );
+    }
+    let read = |path: &str, setting: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read {setting} {path}"))
+    };
+    let client_tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read(cert, "TRIBUTARY_REDIS_CLIENT_CERT")?,
+            client_key: read(key, "TRIBUTARY_REDIS_CLIENT_KEY")?,
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!(
+            "set both TRIBUTARY_REDIS_CLIENT_CERT and TRIBUTARY_REDIS_CLIENT_KEY, or neither"
         ),
+    };
+    let root_cert = ca.map(|ca| read(ca, "TRIBUTARY_REDIS_CA")).transpose()?;
+    let certificates = redis::TlsCertificates { client_tls, root_cert };
+    redis::Client::build_with_tls(info, certificates).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot use the TLS files for Redis (TRIBUTARY_REDIS_CA, TRIBUTARY_REDIS_CLIENT_CERT, \
+             TRIBUTARY_REDIS_CLIENT_KEY: PEM files): {err}"
+        )
     })
 }
 

@@ -4,13 +4,17 @@
 //! clap definition; tests and embedders get theirs from it
 //! (`ServeSettings::for_tests`).
 
+mod live;
 mod secret;
 mod serve;
 pub(crate) mod simulate;
+mod watch;
 
+pub use self::live::LiveSettings;
 pub use self::secret::RedisUrl;
 pub use self::serve::ServeSettings;
 pub use self::simulate::{Compress, MAX_VEHICLES, SimulateSettings};
+pub use self::watch::{Token, WatchSettings};
 
 use std::time::Duration;
 
@@ -25,6 +29,9 @@ pub struct Cli {
     pub log: LogSettings,
 }
 
+// Parsed once at start and moved out at once: the size of the largest
+// variant costs nothing, and boxing it would only complicate clap's derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service.
@@ -35,6 +42,12 @@ pub enum Command {
     /// Drive a fleet of simulated cars against a running service, printing a
     /// summary line of readings sent, errors and latency.
     Simulate(SimulateSettings),
+    /// Make keys and mint tokens, for development and provisioning.
+    #[command(subcommand)]
+    Auth(crate::auth::AuthCommand),
+    /// Show a vehicle's live data, as a table redrawn in place on a terminal
+    /// (one line per event when piped), from its stream on a running service.
+    Watch(WatchSettings),
 }
 
 #[derive(Debug, Clone, Args)]

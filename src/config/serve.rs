@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use super::secret::RedisUrl;
 use super::{parse_duration, parse_duration_or_zero};
+use crate::auth::AuthSettings;
 use crate::store::StoreLimits;
 
 #[derive(Debug, Clone, Parser)]
@@ -20,6 +21,17 @@ pub struct ServeSettings {
     /// nothing across restarts.
     #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<RedisUrl>,
+    /// A PEM file of the certificate authorities that sign the Redis server's
+    /// certificate, for `rediss://` (instead of the built-in Mozilla roots).
+    #[arg(long, env = "TRIBUTARY_REDIS_CA")]
+    pub redis_ca: Option<String>,
+    /// A PEM client certificate, for a Redis that requires one
+    /// (`--tls-auth-clients yes`); with TRIBUTARY_REDIS_CLIENT_KEY.
+    #[arg(long, env = "TRIBUTARY_REDIS_CLIENT_CERT")]
+    pub redis_client_cert: Option<String>,
+    /// The PEM private key of TRIBUTARY_REDIS_CLIENT_CERT.
+    #[arg(long, env = "TRIBUTARY_REDIS_CLIENT_KEY")]
+    pub redis_client_key: Option<String>,
     /// How many newest readings per vehicle and signal are kept and averaged.
     #[arg(long, env = "TRIBUTARY_WINDOW", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub window: u32,
@@ -68,6 +80,11 @@ pub struct ServeSettings {
     /// the largest batch).
     #[arg(long, env = "TRIBUTARY_VEHICLE_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1000..))]
     pub vehicle_burst: u32,
+    /// Identity (tokens), browser (CORS) and metrics-port settings.
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    #[command(flatten)]
+    pub live: super::LiveSettings,
 }
 
 impl ServeSettings {
@@ -86,6 +103,13 @@ impl ServeSettings {
     /// `.env` file) means none.
     pub fn redis_url(&self) -> Option<&RedisUrl> {
         self.redis_url.as_ref().filter(|url| !url.is_empty())
+    }
+
+    /// The TLS files for `rediss://`: (CA, client certificate, client key),
+    /// each if set (an empty value is unset, as Compose passes them).
+    pub fn redis_tls_files(&self) -> [Option<&str>; 3] {
+        [&self.redis_ca, &self.redis_client_cert, &self.redis_client_key]
+            .map(|value| value.as_deref().filter(|path| !path.is_empty()))
     }
 
     /// What the store keeps, and for how long.

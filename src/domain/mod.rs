@@ -12,5 +12,5 @@ pub mod window;
 pub use clock::{Clock, MAX_FUTURE_MICROS, MILLIS_2000, Timestamp};
 pub use reading::{MAX_BATCH, Reading, StampedBy};
 pub use signal::{Catalog, CatalogError, SignalName, SignalSpec};
-pub use vehicle::{InvalidVehicleId, VehicleId};
+pub use vehicle::{InvalidVehicleId, VehicleId, VehiclePrefix};
 pub use window::{Aggregate, Sample};

@@ -45,10 +45,49 @@ impl TryFrom<&str> for VehicleId {
     fn try_from(id: &str) -> Result<Self, Self::Error> {
         // `.` and `..` pass the character rule, but clients resolve them as
         // path segments: such a vehicle could be written and never read.
-        let valid = (1..=64).contains(&id.len())
-            && !matches!(id, "." | "..")
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        let valid =
+            (1..=64).contains(&id.len()) && !matches!(id, "." | "..") && id.bytes().all(is_id_byte);
         if valid { Ok(Self(id.to_owned())) } else { Err(InvalidVehicleId { id: id.to_owned() }) }
+    }
+}
+
+/// Whether `b` may appear in a vehicle id.
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+}
+
+/// The start of the ids of the vehicles to list: 0 to 64 of the characters a
+/// vehicle id may hold (so it can hold no Redis glob syntax either).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VehiclePrefix(String);
+
+/// What is wrong with a proposed prefix, phrased for the caller.
+pub const VEHICLE_PREFIX_RULE: &str =
+    "a vehicle id prefix is 0 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'";
+
+/// The prefix rule as a regular expression, for the OpenAPI document.
+pub const VEHICLE_PREFIX_PATTERN: &str = "^[A-Za-z0-9._-]{0,64}$";
+
+impl VehiclePrefix {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `vehicle`'s id starts with this prefix.
+    pub fn matches(&self, vehicle: &VehicleId) -> bool {
+        vehicle.as_str().starts_with(&self.0)
+    }
+}
+
+impl TryFrom<&str> for VehiclePrefix {
+    type Error = String;
+
+    fn try_from(prefix: &str) -> Result<Self, Self::Error> {
+        if prefix.len() <= 64 && prefix.bytes().all(is_id_byte) {
+            Ok(Self(prefix.to_owned()))
+        } else {
+            Err(format!("{prefix:?} cannot start a vehicle id: {VEHICLE_PREFIX_RULE}"))
+        }
     }
 }
 
@@ -66,6 +105,17 @@ mod tests {
     fn accepts_vins_and_simple_names() {
         for ok in ["default", "1HGCM82633A004352", "fleet-7.car_12", "a", &"x".repeat(64)] {
             assert_eq!(VehicleId::try_from(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn prefixes_are_the_starts_of_ids() {
+        let prefix = VehiclePrefix::try_from("fleet-").unwrap();
+        assert!(prefix.matches(&VehicleId::try_from("fleet-7").unwrap()));
+        assert!(!prefix.matches(&VehicleId::try_from("other").unwrap()));
+        assert!(VehiclePrefix::try_from("").unwrap().matches(&VehicleId::default_vehicle()));
+        for bad in ["a*", "a?", "[a]", "a\\b", "{a}", "a b", "ü", &"x".repeat(65)] {
+            assert!(VehiclePrefix::try_from(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

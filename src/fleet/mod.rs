@@ -3,8 +3,8 @@
 //! arrival and stores it; every store call is measured. The HTTP surfaces call
 //! these operations and turn a [`FleetError`] into their own answer.
 //!
-//! Identity checks and stream subscriptions are operations of this service too,
-//! when they come.
+//! Stream subscriptions are operations of this service too ([`Fleet::subscribe`],
+//! over the live hub built in [`live`]); identity checks will be, when they come.
 //!
 //! Of the service's three limits, this module holds the one about the fleet,
 //! the per-vehicle rate ([`rate_limit`]); connections are the server's
@@ -12,6 +12,7 @@
 //! (`http::admission`).
 
 mod error;
+pub mod live;
 pub mod rate_limit;
 
 use std::future::Future;
@@ -20,9 +21,10 @@ use std::time::{Duration, Instant};
 
 pub use self::error::{FleetError, RateLimited};
 pub use self::rate_limit::VehicleLimiter;
-use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId};
+use crate::auth::Identity;
+use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId, VehiclePrefix};
 use crate::metrics::Metrics;
-use crate::store::{DynStore, StoreError, VehicleHistory};
+use crate::store::{DynStore, StoreError, VehicleCursor, VehicleHistory, VehiclePage};
 
 /// How often `/metrics` may count the store's vehicles (a scan, on Redis).
 const VEHICLE_COUNT_INTERVAL: Duration = Duration::from_secs(10);
@@ -35,6 +37,8 @@ pub struct Fleet {
     limiter: Option<Arc<VehicleLimiter>>,
     /// When the vehicle count was last taken; held while one is being taken.
     vehicles_counted_at: tokio::sync::Mutex<Option<Instant>>,
+    /// The live streams' hub, when the service runs one (see [`Fleet::with_live`]).
+    live: Option<crate::live::Hub>,
 }
 
 impl Fleet {
@@ -46,7 +50,14 @@ impl Fleet {
         metrics: Metrics,
         limiter: Option<Arc<VehicleLimiter>>,
     ) -> Self {
-        Self { store, clock, metrics, limiter, vehicles_counted_at: tokio::sync::Mutex::new(None) }
+        Self {
+            store,
+            clock,
+            metrics,
+            limiter,
+            vehicles_counted_at: tokio::sync::Mutex::new(None),
+            live: None,
+        }
     }
 
     /// The store's short name: `memory` or `redis`.
@@ -64,12 +75,15 @@ impl Fleet {
         self.limiter.as_ref()
     }
 
-    /// Stores one vehicle's readings, if its rate limit allows them.
+    /// Stores one vehicle's readings, if `caller` may record it and its rate
+    /// limit allows them.
     pub async fn record(
         &self,
+        caller: &Identity,
         vehicle: &VehicleId,
         readings: &[Reading],
     ) -> Result<(), FleetError> {
+        caller.may_record(vehicle)?;
         if let Some(limiter) = &self.limiter {
             limiter.admit(vehicle, readings.len()).inspect_err(|_| self.metrics.rate_limited())?;
         }
@@ -80,22 +94,41 @@ impl Fleet {
     }
 
     /// The stored history of `signals`, or `None` for a vehicle never seen
-    /// (within the retention period).
+    /// (within the retention period); refused first if `caller` may not read
+    /// the vehicle, so that a caller cannot learn whether it exists.
     pub async fn history(
         &self,
+        caller: &Identity,
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, FleetError> {
+        caller.may_read(vehicle)?;
         Ok(self.observe("history", self.store.history(vehicle, signals)).await?)
     }
 
-    /// The aggregates of each of `signals` with samples.
+    /// The aggregates of each of `signals` with samples, if `caller` may read
+    /// the vehicle.
     pub async fn aggregates(
         &self,
+        caller: &Identity,
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Vec<(SignalName, Aggregate)>, FleetError> {
+        caller.may_read(vehicle)?;
         Ok(self.observe("history", self.store.aggregates(vehicle, signals)).await?)
+    }
+
+    /// One page of the vehicles whose id starts with `prefix`, newest first,
+    /// from `cursor`: at most `limit` of them, if `caller` may list the fleet.
+    pub async fn list_vehicles(
+        &self,
+        caller: &Identity,
+        prefix: &VehiclePrefix,
+        cursor: &VehicleCursor,
+        limit: usize,
+    ) -> Result<VehiclePage, FleetError> {
+        caller.may_list()?;
+        Ok(self.observe("list_vehicles", self.store.list_vehicles(prefix, cursor, limit)).await?)
     }
 
     /// Whether the store answers.
@@ -126,19 +159,29 @@ impl Fleet {
         operation: &'static str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        if !self.store.is_remote() {
-            return call.await;
-        }
-        let started = Instant::now();
-        let outcome = call.await;
-        // A full store answered, and did what it should: not a store error
-        // (which the store alerts count), but the caller's refusal.
-        let error = outcome
-            .as_ref()
-            .err()
-            .filter(|err| !matches!(err, StoreError::Full(_)))
-            .map(StoreError::kind);
-        self.metrics.store_operation(operation, started.elapsed(), error);
-        outcome
+        observe(&self.store, &self.metrics, operation, call).await
     }
+}
+
+/// Measures a call to `store` if it is remote (see `Fleet::observe`).
+async fn observe<T>(
+    store: &DynStore,
+    metrics: &Metrics,
+    operation: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    if !store.is_remote() {
+        return call.await;
+    }
+    let started = Instant::now();
+    let outcome = call.await;
+    // A full store answered, and did what it should: not a store error
+    // (which the store alerts count), but the caller's refusal.
+    let error = outcome
+        .as_ref()
+        .err()
+        .filter(|err| !matches!(err, StoreError::Full(_)))
+        .map(StoreError::kind);
+    metrics.store_operation(operation, started.elapsed(), error);
+    outcome
 }

@@ -2,14 +2,17 @@
 //! kuksa-databroker maps its broker's errors in one conversions module.
 
 use super::problem::{ApiError, RateLimit};
+use crate::auth::{AuthError, Forbidden};
 use crate::fleet::{FleetError, RateLimited};
 use crate::store::StoreError;
 
 impl From<FleetError> for ApiError {
     fn from(err: FleetError) -> Self {
         match err {
+            FleetError::Forbidden(forbidden) => forbidden.into(),
             FleetError::RateLimited(limit) => limit.into(),
             FleetError::Store(err) => err.into(),
+            FleetError::TooManyStreams { limit } => Self::TooManyStreams { limit },
         }
     }
 }
@@ -32,5 +35,17 @@ impl From<RateLimited> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         Self::Store(err)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        Self::Unauthorized(err)
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(err: Forbidden) -> Self {
+        Self::Forbidden(err)
     }
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::admission::admit;
-use super::problem::{Failure, ProblemType};
+use super::problem::{AuthRefusal, Failure, ProblemType};
 use super::state::AppState;
 use crate::telemetry::Throttle;
 
@@ -46,6 +46,9 @@ pub(super) async fn observe_request(
     if method == "POST" && is_write_route(route) && !status.is_success() {
         let reason = response.extensions().get::<ProblemType>().map_or("other", |kind| kind.0);
         state.metrics.write_rejected(reason);
+    }
+    if let Some(AuthRefusal(reason)) = response.extensions().get::<AuthRefusal>() {
+        state.metrics.auth_refused(reason);
     }
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {

@@ -2,13 +2,17 @@
 //! and OpenAPI annotations and exposing one `routes()`, merged here:
 //! - [`legacy`]: `/record` and `/collect`, the original API;
 //! - [`v1`]: the fleet API;
-//! - [`ops`]: health, readiness and metrics.
+//! - [`stream`]: live streams of a vehicle's data (Server-Sent Events);
+//! - [`ops`]: health, readiness and metrics;
+//! - [`pages`]: the car and fleet views, HTML for people (not in the OpenAPI
+//!   document).
 //!
 //! Beside them, what the surfaces share: the state ([`state`]), request bodies
 //! ([`body`]), reading objects ([`wire`]), the vehicle a request is about
 //! ([`vehicle`]), errors ([`problem`], and [`conversions`] from the layers
 //! below), the OpenAPI pieces ([`openapi`]), the in-flight limit
-//! ([`admission`]) and the middleware. The layer calls the fleet service and
+//! ([`admission`]), who is calling ([`caller`]), browser headers and CORS
+//! ([`browser`]) and the middleware. The layer calls the fleet service and
 //! the domain, never a particular store.
 //!
 //! Compression is tower-http's, around every route: request bodies in gzip,
@@ -21,13 +25,17 @@
 
 mod admission;
 pub mod body;
+mod browser;
+pub mod caller;
 mod conversions;
 pub mod legacy;
 mod middleware;
 pub mod openapi;
 mod ops;
+mod pages;
 pub mod problem;
 mod state;
+pub mod stream;
 pub mod v1;
 pub mod vehicle;
 pub mod wire;
@@ -42,6 +50,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use ops::metrics_routes;
 use problem::ApiError;
 pub use state::AppState;
 
@@ -50,15 +59,19 @@ pub use state::AppState;
 /// drift.
 pub fn router(state: AppState) -> Router {
     let (routes, api) = api(&state).split_for_parts();
-    let document = complete(api, &state.catalog);
+    let document = complete(api, &state);
     let document = bytes::Bytes::from(
         serde_json::to_vec_pretty(&document).expect("the OpenAPI document serializes"),
     );
     let serve_document = move || {
-        std::future::ready(([(header::CONTENT_TYPE, "application/json")], document.clone()))
+        let headers =
+            [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache")];
+        std::future::ready((headers, document.clone()))
     };
-    routes
+    let cors = state.cors_origins.clone();
+    let routes = routes
         .route("/openapi.json", get(serve_document))
+        .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe_request))
@@ -66,7 +79,8 @@ pub fn router(state: AppState) -> Router {
         // An encoding it does not know is left for `body` to refuse with a
         // problem that lists the accepted ones.
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
-        .with_state(state)
+        .with_state(state);
+    browser::layers(routes, cors)
 }
 
 /// Smallest answer worth compressing: below it, the header and the CPU
@@ -84,7 +98,7 @@ fn compression() -> CompressionLayer<impl Predicate> {
 
 /// The OpenAPI document of a service with `state`.
 pub fn document(state: &AppState) -> Value {
-    complete(api(state).into_openapi(), &state.catalog)
+    complete(api(state).into_openapi(), state)
 }
 
 /// Every surface's documented routes, with the document's static part.
@@ -92,13 +106,16 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(legacy::routes(state))
         .merge(v1::routes())
+        .merge(stream::routes())
         .merge(ops::routes())
 }
 
 /// Adds what depends on the catalog, and the JSON Schema keywords utoipa has no
 /// builder for (`patternProperties`, `not`), to the document `api()` produced.
+/// Without auth, no operation needs a token, so none says it does.
 /// The result's keys are sorted, as `serde_json::Value` keeps them.
-fn complete(openapi: utoipa::openapi::OpenApi, catalog: &crate::domain::Catalog) -> Value {
+fn complete(openapi: utoipa::openapi::OpenApi, state: &AppState) -> Value {
+    let catalog = &state.catalog;
     let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
     let schemas = document
         .pointer_mut("/components/schemas")
@@ -106,6 +123,9 @@ fn complete(openapi: utoipa::openapi::OpenApi, catalog: &crate::domain::Catalog)
         .expect("the document has component schemas");
     legacy::complete(schemas, catalog);
     v1::complete(&mut document, catalog);
+    if state.auth.authenticator().is_none() {
+        openapi::drop_security(&mut document);
+    }
     document
 }
 

@@ -15,8 +15,9 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{
     KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{IntoResponses, OpenApi, PartialSchema, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::problem::{Problem, ProblemKind};
 use crate::domain::vehicle::VEHICLE_ID_PATTERN;
@@ -33,9 +34,48 @@ Errors are RFC 9457 problem details (`application/problem+json`)."
         (name = "seed", description = "The original API; answers exactly as it always has."),
         (name = "v1", description = "Fleets: many vehicles, many signals, device timestamps, batches."),
         (name = "operations", description = "Health and readiness."),
-    )
+    ),
+    modifiers(&TokenScheme)
 )]
 pub(super) struct ApiDoc;
+
+/// The name of the bearer-token security scheme the operations require.
+pub(super) const TOKEN_SCHEME: &str = "token";
+
+/// The bearer JWT scheme. Each operation's `security` names the scopes it
+/// needs, any one requirement sufficing (`read` or `fleet` for reads); they
+/// are dropped from the document when the service runs with auth off, where
+/// no operation needs a token.
+struct TokenScheme;
+
+impl Modify for TokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "A JWT signed by a key the service trusts (`TRIBUTARY_AUTH_KEYS`) or its shared \
+secret, sent as `Authorization: Bearer <token>`. Its space-separated `scope` claim holds \
+`record` (write the token's vehicles), `read` (read them), `fleet` (read every vehicle) and \
+`metrics`; its vehicles are the `vehicles` claim (ids, or `[\"*\"]`), else `sub`.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(TOKEN_SCHEME, SecurityScheme::Http(scheme));
+    }
+}
+
+/// Drops every operation's `security` (for a service with auth off).
+pub(super) fn drop_security(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for operation in item.values_mut().filter_map(Value::as_object_mut) {
+            operation.remove("security");
+        }
+    }
+}
 
 /// The type of every documented vehicle id, in a path, a query or a body: the
 /// rule of `VehicleId::try_from`.
@@ -194,6 +234,12 @@ fn error_responses(answers: &[ErrorAnswer]) -> BTreeMap<String, RefOr<Response>>
                 "application/problem+json",
                 Content::new(Some(Ref::from_schema_name(Problem::name()))),
             );
+            if answer.kinds.iter().any(|kind| kind.challenges()) {
+                let challenge = HeaderBuilder::new().schema(String::schema()).description(Some(
+                    "`Bearer realm=\"tributary\", error=\"…\", error_description=\"…\"`",
+                ));
+                response = response.header("WWW-Authenticate", challenge.build());
+            }
             if answer.kinds.iter().any(|kind| kind.retry_after()) {
                 let seconds = HeaderBuilder::new()
                     .schema(u32::schema())
@@ -210,7 +256,11 @@ pub(super) struct BodyErrors;
 
 impl BodyErrors {
     const ANSWERS: &[ErrorAnswer] = &[
-        ErrorAnswer { kinds: &[ProblemKind::MalformedBody], description: "The body is not JSON." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::MalformedBody, ProblemKind::TokenRequest],
+            description: "The body is not JSON (`malformed-body`), or the token was sent twice or \
+                          in the query (`invalid-token-request`).",
+        },
         ErrorAnswer {
             kinds: &[ProblemKind::BodyTimeout],
             description: "The body did not arrive within the client timeout.",
@@ -270,6 +320,69 @@ impl ReadErrors {
     ];
 }
 
+/// How a request that needs a token is refused for it (see `auth`). Both
+/// carry a `WWW-Authenticate` challenge (RFC 6750 §3).
+pub(super) struct AuthErrors;
+
+impl AuthErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer {
+            kinds: &[ProblemKind::Unauthorized],
+            description: "No token, or one that does not verify (malformed, bad signature, \
+                          expired, not yet valid, wrong issuer or audience); `detail` says which.",
+        },
+        ErrorAnswer {
+            kinds: &[ProblemKind::Forbidden],
+            description: "The token lacks the scope (`scope`) or does not hold the vehicle \
+                          (`vehicle`); nothing was read or stored.",
+        },
+    ];
+}
+
+/// How a live stream is refused when the service or its store cannot open
+/// it: the stream limit, overload, store failure.
+pub(super) struct StreamErrors;
+
+impl StreamErrors {
+    const ANSWERS: &[ErrorAnswer] = &[
+        ErrorAnswer { kinds: &[ProblemKind::Internal], description: "Internal error, logged." },
+        ErrorAnswer {
+            kinds: &[ProblemKind::StoreUnavailable, ProblemKind::Overloaded],
+            description: "The store is unavailable (`store-unavailable`), or the instance serves\n\
+                          its limit of streams (`TRIBUTARY_MAX_STREAMS`) or is at its in-flight limit\n\
+                          (`overloaded`); retry after `Retry-After`.",
+        },
+    ];
+}
+
+/// How a request with no body is refused for sending its token wrongly.
+pub(super) struct TokenErrors;
+
+impl TokenErrors {
+    const ANSWERS: &[ErrorAnswer] = &[ErrorAnswer {
+        kinds: &[ProblemKind::TokenRequest],
+        description: "The token was sent twice, or in the query where only the header counts.",
+    }];
+}
+
+impl IntoResponses for AuthErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
+impl IntoResponses for TokenErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
+impl IntoResponses for StreamErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(Self::ANSWERS)
+    }
+}
+
 impl IntoResponses for BodyErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         error_responses(Self::ANSWERS)
@@ -294,7 +407,14 @@ mod tests {
 
     #[test]
     fn an_answer_for_several_problem_types_names_each_of_them() {
-        for answers in [BodyErrors::ANSWERS, WriteErrors::ANSWERS, ReadErrors::ANSWERS] {
+        for answers in [
+            BodyErrors::ANSWERS,
+            WriteErrors::ANSWERS,
+            ReadErrors::ANSWERS,
+            AuthErrors::ANSWERS,
+            TokenErrors::ANSWERS,
+            StreamErrors::ANSWERS,
+        ] {
             for answer in answers.iter().filter(|answer| answer.kinds.len() > 1) {
                 for kind in answer.kinds {
                     let slug = format!("`{}`", kind.slug());

@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::{AuthError, Forbidden};
 use crate::store::StoreError;
 
 /// One bad field of a request: in the body (a JSON pointer) or in the URL (a
@@ -76,12 +77,22 @@ pub enum ApiError {
     /// More requests are in flight than the server takes at once.
     #[error("the server is handling its limit of {limit} requests at once; retry in a second")]
     Overloaded { limit: usize },
+    /// More live streams are open than the instance serves.
+    #[error("this instance serves its limit of {limit} live streams; retry shortly")]
+    TooManyStreams { limit: usize },
     /// The vehicle sent more readings than its rate limit allows.
     #[error(
         "vehicle {:?} may send {} readings per second (bursts of up to {}); this request's {} would exceed that, so none were stored; retry after {} s",
         limit.vehicle, limit.readings_per_second, limit.burst, limit.requested, limit.retry_after_seconds
     )]
     RateLimited { limit: RateLimit },
+    /// The request did not prove who it is (no token, or a token that does
+    /// not verify): 401, or 400 for a token sent wrongly.
+    #[error(transparent)]
+    Unauthorized(AuthError),
+    /// The caller's token does not allow this (a scope or a vehicle it lacks).
+    #[error(transparent)]
+    Forbidden(Forbidden),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -114,9 +125,14 @@ impl ApiError {
             Self::NotReady(_) | Self::Store(StoreError::Unavailable(_)) => {
                 ProblemKind::StoreUnavailable
             }
-            Self::Overloaded { .. } => ProblemKind::Overloaded,
+            Self::Overloaded { .. } | Self::TooManyStreams { .. } => ProblemKind::Overloaded,
             Self::ShuttingDown => ProblemKind::ShuttingDown,
             Self::RateLimited { .. } => ProblemKind::RateLimited,
+            Self::Unauthorized(err) if err.status() == StatusCode::BAD_REQUEST => {
+                ProblemKind::TokenRequest
+            }
+            Self::Unauthorized(_) => ProblemKind::Unauthorized,
+            Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::Store(StoreError::Internal(_)) => ProblemKind::Internal,
             Self::Store(StoreError::Full(_)) => ProblemKind::VehicleLimit,
         }
@@ -140,6 +156,10 @@ pub enum ProblemKind {
     ShuttingDown,
     RateLimited,
     VehicleLimit,
+    /// A token sent wrongly (twice, or in the query where only the header counts).
+    TokenRequest,
+    Unauthorized,
+    Forbidden,
     Internal,
 }
 
@@ -161,6 +181,9 @@ impl ProblemKind {
             Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down"),
             Self::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
             Self::VehicleLimit => (StatusCode::INSUFFICIENT_STORAGE, "vehicle-limit"),
+            Self::TokenRequest => (StatusCode::BAD_REQUEST, "invalid-token-request"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -172,6 +195,11 @@ impl ProblemKind {
     /// The suffix of the problem's `type` URN.
     pub const fn slug(self) -> &'static str {
         self.row().1
+    }
+
+    /// Whether its answers carry a `WWW-Authenticate` challenge.
+    pub const fn challenges(self) -> bool {
+        matches!(self, Self::TokenRequest | Self::Unauthorized | Self::Forbidden)
     }
 
     /// Whether its answers carry `Retry-After`: the refusals worth retrying
@@ -205,6 +233,12 @@ pub struct Problem {
     /// The limit that was hit, for `rate-limited`.
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<RateLimit>,
+    /// The scope the token lacks, for `forbidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'static str>,
+    /// The vehicle the token does not hold, for `forbidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vehicle: Option<String>,
 }
 
 /// Which rate limit refused a request, and when to try again.
@@ -226,6 +260,12 @@ pub struct RateLimit {
 /// metrics can count refusals by reason without parsing the body.
 #[derive(Debug, Clone, Copy)]
 pub struct ProblemType(pub &'static str);
+
+/// Why a request was refused for its token (`missing_token`, `expired`,
+/// `insufficient_scope`, …), as a response extension: the request middleware
+/// counts refusals by it. Never the token or its subject.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRefusal(pub &'static str);
 
 /// The cause of a failure that is not the caller's (a store failure), as a
 /// response extension: the request middleware logs it.
@@ -257,11 +297,22 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let kind = format!("urn:tributary:problem:{slug}");
+        let challenge = match &self {
+            Self::Unauthorized(err) => Some((err.www_authenticate(), err.reason())),
+            Self::Forbidden(err) => Some((err.www_authenticate(), err.reason())),
+            _ => None,
+        };
+        let (mut scope, mut vehicle) = (None, None);
         let (errors, limit, failure) = match self {
             Self::InvalidRequest { errors, .. } => (errors, None, None),
             Self::RateLimited { limit } => (Vec::new(), Some(limit), None),
             Self::Store(StoreError::Full(_)) => (Vec::new(), None, None),
             Self::Store(err) => (Vec::new(), None, Some(Failure(Arc::new(err)))),
+            Self::Forbidden(err) => {
+                scope = Some(err.scope.as_str());
+                vehicle = err.vehicle.map(|vehicle| vehicle.as_str().to_owned());
+                (Vec::new(), None, None)
+            }
             _ => (Vec::new(), None, None),
         };
         let problem = Problem {
@@ -271,6 +322,8 @@ impl IntoResponse for ApiError {
             detail,
             errors,
             limit,
+            scope,
+            vehicle,
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response
@@ -283,6 +336,10 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(ProblemType(slug));
+        if let Some((challenge, reason)) = challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+            response.extensions_mut().insert(AuthRefusal(reason));
+        }
         if let Some(failure) = failure {
             response.extensions_mut().insert(failure);
         }

@@ -1,11 +1,12 @@
 //! Which vehicle a request is about: from the URL on the v1 API (`PathVehicle`),
-//! from a query parameter or the body on the legacy API, `default` when the
-//! legacy caller names none. Whatever the source, the id is checked by the
+//! from a query parameter or the body on the legacy API, and when the legacy
+//! caller names none, its device token's one vehicle, else `default`. Whatever the source, the id is checked by the
 //! domain's `VehicleId::try_from`, whose refusal is worded once, there.
 
 use std::collections::HashMap;
 
 use super::problem::{ApiError, FieldError};
+use crate::auth::Identity;
 use crate::domain::VehicleId;
 use crate::domain::vehicle::VEHICLE_ID_RULE;
 use axum::extract::path::ErrorKind;
@@ -52,9 +53,14 @@ fn path_problem(err: PathRejection) -> ApiError {
     ApiError::invalid(vec![FieldError::parameter("vehicle_id", err.body_text())])
 }
 
-/// The vehicle a legacy request names, else `default`.
-pub fn named_or_default(named: Option<VehicleId>) -> VehicleId {
-    identified(named.unwrap_or_else(VehicleId::default_vehicle))
+/// The vehicle a legacy request names, else the one vehicle of the caller's
+/// token (a sensor or phone that only added its token), else `default`.
+pub fn named_or_own(named: Option<VehicleId>, caller: &Identity) -> VehicleId {
+    identified(
+        named
+            .or_else(|| caller.device_vehicle().cloned())
+            .unwrap_or_else(VehicleId::default_vehicle),
+    )
 }
 
 fn identified(vehicle: VehicleId) -> VehicleId {

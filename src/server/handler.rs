@@ -1,14 +1,27 @@
 //! One connection: served by hyper with the router, cut off when its header
 //! deadline passes, and, once the server drains, answering with
 //! `Connection: close`.
+//!
+//! A live stream's answer (`text/event-stream`) is written for as long as the
+//! stream lasts, so its connection's deadline starts when the stream's body
+//! ends, not when its headers are ready (`UntilEnd`). The stream itself
+//! answers for its client: it ends on shutdown, and a client that stops
+//! reading costs a bounded inbox (see `live`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use bytes::Bytes;
 use hyper::body::Incoming;
+use hyper::body::{Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -56,7 +69,13 @@ impl Handler {
             let served = served.clone();
             async move {
                 let mut response = answer.await?;
-                served.headers_due.request_finished();
+                if is_event_stream(&response) {
+                    let served = served.clone();
+                    response =
+                        response.map(|body| Body::new(UntilEnd { body, served: Some(served) }));
+                } else {
+                    served.headers_due.request_finished();
+                }
                 if served.draining.load(Ordering::Relaxed) {
                     // hyper closes the connection once this answer is written.
                     let close = HeaderValue::from_static("close");
@@ -86,5 +105,58 @@ impl Handler {
             open.decrement(1.0);
             drop(permit);
         });
+    }
+}
+
+/// Whether `response` is a live stream.
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// A stream's body, which starts its connection's deadline when it ends or
+/// is dropped (the client went away).
+struct UntilEnd {
+    body: Body,
+    served: Option<Arc<Handler>>,
+}
+
+impl UntilEnd {
+    fn finish(&mut self) {
+        if let Some(served) = self.served.take() {
+            served.headers_due.request_finished();
+        }
+    }
+}
+
+impl Drop for UntilEnd {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl HttpBody for UntilEnd {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.finish();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

@@ -4,16 +4,23 @@
 //! held and each critical section is a few map operations; tokio's mutex would
 //! only add overhead. A background sweep forgets vehicles silent for longer than
 //! the retention period, so memory stays bounded by the active fleet.
+//!
+//! Each write is announced on the store's [`MemoryFeed`] (see `store::changes`)
+//! once the lock is released, for the live streams.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
+use super::changes::MemoryFeed;
+use super::{
+    SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
+    VehicleSeen,
+};
 use crate::domain::window::{Inserted, Window};
 use crate::domain::{
-    Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId,
+    Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix,
 };
 use crate::upkeep::{self, Upkeep};
 
@@ -66,6 +73,8 @@ impl Entry {
 struct Shared {
     limits: StoreLimits,
     vehicles: Mutex<HashMap<VehicleId, Entry>>,
+    /// Where writes are announced.
+    feed: MemoryFeed,
 }
 
 impl Shared {
@@ -84,7 +93,13 @@ impl MemoryStore {
     /// An empty store. Its retention sweep is its [`Store::upkeep`], which
     /// the service starts.
     pub fn new(limits: StoreLimits) -> Self {
-        Self { shared: Arc::new(Shared { limits, vehicles: Mutex::new(HashMap::new()) }) }
+        let vehicles = Mutex::new(HashMap::new());
+        Self { shared: Arc::new(Shared { limits, vehicles, feed: MemoryFeed::new() }) }
+    }
+
+    /// The feed on which this store announces its writes.
+    pub fn feed(&self) -> MemoryFeed {
+        self.shared.feed.clone()
     }
 
     /// Forgets every vehicle last seen before `cutoff`; returns how many.
@@ -110,6 +125,16 @@ impl Shared {
             tracing::debug!(forgotten, "retention sweep forgot silent vehicles");
         }
     }
+}
+
+/// A vehicle's place in the store's walk order: a hash of its id, the same in
+/// every call of one process (std's SipHash with fixed keys), which is as long
+/// as this store's cursors need to mean anything.
+fn walk_position(vehicle: &VehicleId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    vehicle.as_str().hash(&mut hasher);
+    hasher.finish()
 }
 
 #[async_trait]
@@ -172,6 +197,8 @@ after the retention period"
             signal.window.trim(capacity);
             signal.aggregate = signal.window.aggregate();
         }
+        drop(vehicles);
+        self.shared.feed.announce(vehicle, readings.iter().map(|r| &r.signal));
         Ok(())
     }
 
@@ -219,6 +246,67 @@ after the retention period"
         Ok(self.shared.vehicles().len() as u64)
     }
 
+    /// Walks the vehicles in the order of a hash of their id, as Redis' `SCAN`
+    /// walks its table: a position (a hash) stays valid however the map
+    /// changes, so one cursor shape serves both stores. A page costs one pass
+    /// over the map, which for the fleets this store is for is cheap.
+    async fn list_vehicles(
+        &self,
+        prefix: &VehiclePrefix,
+        cursor: &VehicleCursor,
+        limit: usize,
+    ) -> Result<VehiclePage, StoreError> {
+        let vehicles = self.shared.vehicles();
+        let seen = |vehicle: &VehicleId, entry: &Entry| VehicleSeen {
+            vehicle: vehicle.clone(),
+            last_seen: entry.last_seen,
+        };
+        // As on Redis: the waiting ids outside the prefix drop out, and those
+        // of vehicles gone since take their place on the page but list nothing.
+        let pending: Vec<&VehicleId> =
+            cursor.pending.iter().filter(|vehicle| prefix.matches(vehicle)).collect();
+        let (now, later) = pending.split_at(pending.len().min(limit));
+        let mut page: Vec<VehicleSeen> =
+            now.iter().filter_map(|&vehicle| Some(seen(vehicle, vehicles.get(vehicle)?))).collect();
+        if !later.is_empty() {
+            let pending = later.iter().map(|&vehicle| vehicle.clone()).collect();
+            let next = VehicleCursor { pending, resume: cursor.resume };
+            return Ok(VehiclePage::newest_first(page, Some(next)));
+        }
+        let Some(from) = cursor.resume else {
+            return Ok(VehiclePage::newest_first(page, None));
+        };
+        let mut found: Vec<(u64, &VehicleId, &Entry)> = vehicles
+            .iter()
+            .filter(|(vehicle, _)| prefix.matches(vehicle))
+            .map(|(vehicle, entry)| (walk_position(vehicle), vehicle, entry))
+            .filter(|&(position, ..)| position >= from)
+            .collect();
+        let room = limit - now.len();
+        if found.len() <= room {
+            page.extend(found.iter().map(|&(_, vehicle, entry)| seen(vehicle, entry)));
+            return Ok(VehiclePage::newest_first(page, None));
+        }
+        if room == 0 {
+            let next = VehicleCursor { pending: Vec::new(), resume: Some(from) };
+            return Ok(VehiclePage::newest_first(page, Some(next)));
+        }
+        // The `room` first in walk order; the page ends after the last one's
+        // position, so the others at that same position (a hash collision) wait
+        // in the cursor.
+        found.select_nth_unstable_by_key(room - 1, |&(position, vehicle, _)| (position, vehicle));
+        let last = found[..room].iter().map(|&(position, ..)| position).max().unwrap_or(from);
+        page.extend(found[..room].iter().map(|&(_, vehicle, entry)| seen(vehicle, entry)));
+        let pending = found[room..]
+            .iter()
+            .filter(|&&(position, ..)| position == last)
+            .map(|&(_, vehicle, _)| vehicle.clone())
+            .collect();
+        let next = VehicleCursor { pending, resume: last.checked_add(1) };
+        let next = (!next.pending.is_empty() || next.resume.is_some()).then_some(next);
+        Ok(VehiclePage::newest_first(page, next))
+    }
+
     fn kind(&self) -> &'static str {
         "memory"
     }
@@ -232,5 +320,33 @@ after the retention period"
         let clock = Clock::new();
         let period = self.shared.limits.expiry_slack();
         Some(upkeep::every(period, &self.shared, move |shared| shared.sweep(&clock)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeSettings;
+    use crate::store::changes::{Feed, FeedEvent, Touched};
+
+    #[tokio::test]
+    async fn a_write_to_a_watched_vehicle_is_announced_on_the_store_feed() {
+        let store = MemoryStore::new(ServeSettings::for_tests().store_limits());
+        let feed = store.feed();
+        let mut events = feed.events();
+        let vehicle = VehicleId::try_from("car-1").unwrap();
+        feed.subscribe(&vehicle).await.unwrap();
+        let clock = Clock::new();
+        let reading = |name: &str| Reading {
+            signal: SignalName::parse(name).unwrap(),
+            at: clock.now(),
+            value: 1.0,
+            stamped_by: StampedBy::Device,
+        };
+        let readings = [reading("vehicle_speed"), reading("engine_rpm")];
+        store.record(&vehicle, &readings, clock.now()).await.unwrap();
+        let mut signals = vec![readings[1].signal.clone(), readings[0].signal.clone()];
+        signals.sort();
+        assert_eq!(events.recv().await, Some(FeedEvent::Touched(Touched { vehicle, signals })));
     }
 }

@@ -7,7 +7,10 @@
 //! of one already kept replaces it) and a count of all samples accepted; per
 //! vehicle, when it was last heard from. A vehicle silent for the retention
 //! period is forgotten.
+//!
+//! Each write is also announced ([`changes`]) for the live streams.
 
+pub mod changes;
 pub mod memory;
 pub mod redis;
 
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{Aggregate, Reading, Sample, SignalName, Timestamp, VehicleId};
+use crate::domain::{Aggregate, Reading, Sample, SignalName, Timestamp, VehicleId, VehiclePrefix};
 use crate::upkeep::Upkeep;
 
 pub use self::memory::MemoryStore;
@@ -67,6 +70,50 @@ pub struct VehicleHistory {
     pub last_seen: Timestamp,
     /// Signals with at least one sample.
     pub signals: BTreeMap<SignalName, SignalHistory>,
+}
+
+/// Where a walk through the vehicles goes on: the ids already found but not
+/// yet listed (a page holds at most its limit, and a Redis `SCAN` step may find
+/// more), then the position to go on from. Each store walks its vehicles in an
+/// order of its own (Redis: its `SCAN` cursor; memory: a hash of the id, the
+/// same idea), so a position means something to the store that made it only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VehicleCursor {
+    /// Found, not yet listed; listed first (those gone by then are skipped).
+    pub pending: Vec<VehicleId>,
+    /// Where the walk resumes once `pending` is listed; `None`: it is over.
+    pub resume: Option<u64>,
+}
+
+impl VehicleCursor {
+    /// The start of a walk.
+    pub const START: Self = Self { pending: Vec::new(), resume: Some(0) };
+}
+
+/// A vehicle in a list, and when it was last heard from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleSeen {
+    pub vehicle: VehicleId,
+    pub last_seen: Timestamp,
+}
+
+/// One page of a walk through the vehicles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehiclePage {
+    /// At most the page's limit, newest first; possibly none even when more
+    /// follow (a walk step may find no match).
+    pub vehicles: Vec<VehicleSeen>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<VehicleCursor>,
+}
+
+impl VehiclePage {
+    /// A page of `vehicles`, sorted newest first (ties by id).
+    pub fn newest_first(mut vehicles: Vec<VehicleSeen>, next: Option<VehicleCursor>) -> Self {
+        vehicles
+            .sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then_with(|| a.vehicle.cmp(&b.vehicle)));
+        Self { vehicles, next }
+    }
 }
 
 /// What caused a store failure: the backend's own error, or a description.
@@ -149,6 +196,17 @@ pub trait Store: Send + Sync + 'static {
     /// How many vehicles the store holds, for metrics. May include vehicles
     /// past the retention period that are not yet swept away.
     async fn vehicle_count(&self) -> Result<u64, StoreError>;
+
+    /// One page of the vehicles whose id starts with `prefix`, from `cursor`
+    /// (`VehicleCursor::START`, or a page's `next`): at most `limit` of them.
+    /// A walk lists every vehicle present from its start to its end at least
+    /// once (Redis may list one twice if its keyspace is resized meanwhile).
+    async fn list_vehicles(
+        &self,
+        prefix: &VehiclePrefix,
+        cursor: &VehicleCursor,
+        limit: usize,
+    ) -> Result<VehiclePage, StoreError>;
 
     /// A short name for logs and `/readyz`.
     fn kind(&self) -> &'static str;

@@ -176,8 +176,8 @@ fn redis_is_reachable_only_from_the_compose_network() {
     for key in ["ports", "expose"] {
         if let Some(value) = redis.get(key) {
             panic!(
-                "docker-compose.yml: services.redis.{key} is set to {}; Redis has no password, so no port of it may \
-                 be published: remove `{key}` (tributary reaches it as redis:6379 on the Compose network)",
+                "docker-compose.yml: services.redis.{key} is set to {}; no port of the store may be published: \
+                 remove `{key}` (tributary reaches it as redis:6379 on the Compose network)",
                 inline(value)
             );
         }
@@ -370,16 +370,116 @@ fn compose_gives_tributary_time_for_its_shutdown_delay_and_drain() {
     );
 }
 
+/// The `${REDIS_PASSWORD:?…}` Compose requires, as a file writes it.
+fn required_password(file: &str) -> String {
+    let text = read(file);
+    let start = text.find("${REDIS_PASSWORD:?").unwrap_or_else(|| {
+        panic!("{file} never requires REDIS_PASSWORD as ${{REDIS_PASSWORD:?message}}")
+    });
+    let end = start + text[start..].find('}').unwrap() + 1;
+    text[start..end].to_owned()
+}
+
 #[test]
-fn tributary_uses_the_compose_redis() {
+fn tributary_uses_the_compose_redis_with_its_password() {
     let compose = Compose::load();
     let url = env_of(compose.service("tributary")).remove("TRIBUTARY_REDIS_URL");
+    let password = required_password("docker-compose.yml");
     assert_eq!(
-        url.as_deref(),
-        Some("redis://redis:6379"),
-        "docker-compose.yml: services.tributary.environment.TRIBUTARY_REDIS_URL should be redis://redis:6379, the \
-         Redis service on the Compose network; without it tributary falls back to its in-memory store and keeps \
-         nothing across restarts"
+        url,
+        Some(format!("redis://:{password}@redis:6379")),
+        "docker-compose.yml: services.tributary.environment.TRIBUTARY_REDIS_URL should be \
+         redis://:${{REDIS_PASSWORD:?…}}@redis:6379, the store on the Compose network with its password; \
+         without it tributary falls back to its in-memory store and keeps nothing across restarts"
+    );
+}
+
+#[test]
+fn the_store_requires_a_password_and_compose_refuses_to_start_without_one() {
+    for file in STORE_FILES {
+        let compose = Compose::load_file(file);
+        let redis = compose.service("redis");
+        let command = command_words(redis.get("command"));
+        let password = required_password(file);
+        assert!(
+            command.windows(2).any(|pair| pair[0] == "--requirepass" && pair[1] == password),
+            "{file}: services.redis.command should end in `--requirepass {password}`, so the store \
+             refuses clients without the password and Compose refuses to start without one; it is {command:?}"
+        );
+        assert!(
+            password.contains("openssl rand -hex 32"),
+            "{file}: the message should say how to make one"
+        );
+    }
+    // The healthcheck's CLI reads it from the environment (not its command line).
+    let compose = Compose::load();
+    let env = env_of(compose.service("redis"));
+    assert_eq!(
+        env.get("REDISCLI_AUTH"),
+        Some(&required_password("docker-compose.yml")),
+        "docker-compose.yml: services.redis.environment.REDISCLI_AUTH should be the password, for the healthcheck"
+    );
+}
+
+#[test]
+fn the_api_is_published_on_this_host_only_by_default() {
+    let compose = Compose::load();
+    let ports = compose.service("tributary").get("ports").and_then(Value::as_sequence).unwrap();
+    for port in ports {
+        let host_ip = port.get("host_ip").map(scalar).unwrap_or_else(|| {
+            panic!(
+                "docker-compose.yml: services.tributary.ports entry {} has no host_ip",
+                inline(port)
+            )
+        });
+        assert_eq!(
+            with_defaults(&host_ip),
+            "127.0.0.1",
+            "docker-compose.yml: with no .env, the API must be published on 127.0.0.1 only (auth is off \
+             until keys are given): host_ip should be ${{TRIBUTARY_HOST_IP:-127.0.0.1}}"
+        );
+    }
+}
+
+#[test]
+fn prometheus_scrapes_the_metrics_port_which_needs_no_token() {
+    let compose = Compose::load();
+    let listen = env_of(compose.service("tributary")).remove("TRIBUTARY_METRICS_LISTEN");
+    let port = listen.as_deref().and_then(|listen| listen.rsplit_once(':')).map(|(_, port)| port);
+    let port = port.unwrap_or_else(|| {
+        panic!("docker-compose.yml: services.tributary.environment.TRIBUTARY_METRICS_LISTEN is not host:port")
+    });
+    let scrape = read("deploy/prometheus/prometheus.yml");
+    assert!(
+        scrape.contains(&format!("\"tributary:{port}\"")),
+        "deploy/prometheus/prometheus.yml should scrape tributary:{port}, the metrics port: with auth \
+         required, /metrics on the API port needs a token"
+    );
+    let published = published_targets(compose.service("tributary"));
+    assert!(!published.contains(&port.to_owned()), "the metrics port must not be published");
+}
+
+#[test]
+fn keys_given_to_compose_make_auth_required() {
+    let compose = Compose::load();
+    let tributary = compose.service("tributary");
+    let env = env_of(tributary);
+    assert_eq!(
+        env.get("TRIBUTARY_AUTH_KEYS").map(String::as_str),
+        Some("${TRIBUTARY_AUTH_KEYS:-}")
+    );
+    assert_eq!(env.get("TRIBUTARY_AUTH").map(String::as_str), Some("${TRIBUTARY_AUTH:-}"));
+    let volumes: Vec<String> = tributary
+        .get("volumes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .map(scalar)
+        .collect();
+    assert!(
+        volumes.iter().any(|volume| volume == "./keys:/etc/tributary/keys:ro"),
+        "docker-compose.yml: services.tributary.volumes should mount ./keys read-only at /etc/tributary/keys; \
+         it has {volumes:?}"
     );
 }
 
@@ -922,7 +1022,8 @@ fn inline(value: &Value) -> String {
 }
 
 /// Every `${NAME}`, `${NAME:-default}` or `${NAME-default}` in the file's
-/// strings, with its default.
+/// strings, with its default; `${NAME:?message}` and `${NAME?message}`
+/// (required: Compose refuses to start without it) have none.
 fn collect_variables(value: &Value, found: &mut BTreeMap<String, Option<String>>) {
     match value {
         Value::String(text) => {
@@ -947,10 +1048,11 @@ fn variables(text: &str) -> Vec<(String, Option<String>)> {
             break;
         };
         let inner = &rest[start + 2..start + end];
-        let (name, default) = match inner.split_once(":-").or_else(|| inner.split_once('-')) {
-            Some((name, default)) => (name, Some(default.to_owned())),
-            None => (inner, None),
-        };
+        let name_end =
+            inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+        let (name, modifier) = inner.split_at(name_end);
+        let default =
+            modifier.strip_prefix(":-").or_else(|| modifier.strip_prefix('-')).map(str::to_owned);
         found.push((name.to_owned(), default));
         rest = &rest[start + end + 1..];
     }

@@ -4,13 +4,17 @@
 
 #[macro_use]
 mod common;
+mod auth;
+mod browser;
 mod compression;
 mod container;
 mod legacy;
 mod limits;
+mod live;
 mod openapi;
 mod process;
 mod redis_outage;
+mod redis_tls;
 mod reliability;
 mod scripts;
 mod simulate;

@@ -10,11 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Legacy;
 use super::wire::parse_collect;
+use crate::auth::Identity;
 use crate::domain::{Catalog, SignalName, VehicleId};
 use crate::http::body::OptionalJsonBody;
-use crate::http::openapi::{BodyErrors, ReadErrors, VehicleIdSchema};
+use crate::http::caller::Caller;
+use crate::http::openapi::{AuthErrors, BodyErrors, ReadErrors, VehicleIdSchema};
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::http::vehicle::{named_or_default, parse_vehicle_param};
+use crate::http::vehicle::{named_or_own, parse_vehicle_param};
 
 /// The name of `CollectBody`'s schema, which `openapi` closes to other fields.
 pub(super) const COLLECT_BODY: &str = "CollectBody";
@@ -33,7 +35,7 @@ pub struct CollectBody {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documentation only: the query is parsed by `vehicle`
-pub struct CollectQuery {
+pub(super) struct CollectQuery {
     /// The vehicle; `default` when neither the query nor the body names one.
     vehicle_id: Option<VehicleIdSchema>,
 }
@@ -61,6 +63,7 @@ pub struct CollectResponse {
     get,
     path = "/collect",
     tag = "seed",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
         description = "Optional, as for POST (an empty body, or one of only whitespace, is none); the query is the usual way to name the vehicle."),
@@ -68,15 +71,17 @@ pub struct CollectResponse {
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
         (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ReadErrors,
     )
 )]
 pub async fn collect_get(
     State(state): State<Legacy>,
+    Caller(caller): Caller,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
-    collect(&state, query.as_deref(), body.as_ref()).await
+    collect(&state, &caller, query.as_deref(), body.as_ref()).await
 }
 
 /// The current value and the window's average of every signal with data.
@@ -84,6 +89,7 @@ pub async fn collect_get(
     post,
     path = "/collect",
     tag = "seed",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(CollectQuery),
     request_body(content = ref("#/components/schemas/CollectBody"), content_type = "application/json",
         description = "Optional: none (an empty body, or one of only whitespace), `{}` or `{\"vehicle_id\": \"…\"}`."),
@@ -91,31 +97,44 @@ pub async fn collect_get(
         (status = 200, description = "The vehicle's current and average values", body = CollectResponse),
         BodyErrors,
         (status = 422, description = "Invalid vehicle id, an unknown body field, or a query and body that name different vehicles", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         ReadErrors,
     )
 )]
 pub async fn collect_post(
     State(state): State<Legacy>,
+    Caller(caller): Caller,
     RawQuery(query): RawQuery,
     OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
-    collect(&state, query.as_deref(), body.as_ref()).await
+    collect(&state, &caller, query.as_deref(), body.as_ref()).await
 }
 
 /// `/collect` answers GET and POST alike; two handlers give each its own operationId.
 async fn collect(
     state: &Legacy,
+    caller: &Identity,
     query: Option<&str>,
     body: Option<&Value>,
 ) -> Result<Response, ApiError> {
-    let vehicle = for_collect(query, body)?;
-    let aggregates = state.app.fleet.aggregates(&vehicle, state.app.catalog.names()).await?;
+    let vehicle = for_collect(caller, query, body)?;
+    let aggregates =
+        state.app.fleet.aggregates(caller, &vehicle, state.app.catalog.names()).await?;
+    let values = aggregates.iter().map(|(signal, a)| (signal, a.current, a.average));
+    Ok(Json(answer(&state.collect_keys, values)).into_response())
+}
 
-    let mut answer = Vec::with_capacity(2 * aggregates.len() + 2);
-    for (signal, aggregate) in &aggregates {
-        if let Some(keys) = state.collect_keys.get(signal) {
-            answer.push((keys.current.as_str(), Some(aggregate.current)));
-            answer.push((keys.average.as_str(), Some(aggregate.average)));
+/// `/collect`'s answer from the current value and average of each signal with
+/// data (also what `/collect/stream` sends).
+pub(super) fn answer<'a, 's>(
+    keys: &'a CollectKeys,
+    values: impl Iterator<Item = (&'s SignalName, f64, f64)>,
+) -> CollectAnswer<'a> {
+    let mut answer = Vec::with_capacity(2 * values.size_hint().0 + 2);
+    for (signal, current, average) in values {
+        if let Some(keys) = keys.get(signal) {
+            answer.push((keys.current.as_str(), Some(current)));
+            answer.push((keys.average.as_str(), Some(average)));
         }
     }
     if !answer.iter().any(|(key, _)| *key == "current_engine_temperature") {
@@ -124,12 +143,16 @@ async fn collect(
     }
     // In the order of a JSON object sorted by key, as the seed's answers were.
     answer.sort_unstable_by_key(|(key, _)| *key);
-    Ok(Json(CollectAnswer(answer)).into_response())
+    CollectAnswer(answer)
 }
 
 /// The vehicle of a `/collect`: `?vehicle_id=` or `{"vehicle_id": …}` (the same
-/// one if both), else `default`.
-fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, ApiError> {
+/// one if both), else the caller's one vehicle, else `default`.
+pub(super) fn for_collect(
+    caller: &Identity,
+    query: Option<&str>,
+    body: Option<&Value>,
+) -> Result<VehicleId, ApiError> {
     let from_body = parse_collect(body)?;
     let mut from_query = None;
     // Other parameters are ignored, as the seed's server ignored them all: apps
@@ -149,7 +172,7 @@ fn for_collect(query: Option<&str>, body: Option<&Value>) -> Result<VehicleId, A
                 b.as_str()
             ),
         )])),
-        (query, body) => Ok(named_or_default(query.or(body))),
+        (query, body) => Ok(named_or_own(query.or(body), caller)),
     }
 }
 
@@ -177,7 +200,7 @@ pub(super) fn add_collected_signals(schema: &mut Value, catalog: &Catalog) {
 /// see `CollectKeys`) rather than through a map of freshly formatted keys. `None`
 /// is `null`: engine temperature is always in the answer, `null` until the
 /// vehicle sends one.
-struct CollectAnswer<'a>(Vec<(&'a str, Option<f64>)>);
+pub(super) struct CollectAnswer<'a>(Vec<(&'a str, Option<f64>)>);
 
 impl Serialize for CollectAnswer<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

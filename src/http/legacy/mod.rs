@@ -2,6 +2,7 @@
 //! engine-temperature service's API. Existing sensors and apps depend on these
 //! answers byte for byte: `{"success": true}`, and `current_…`/`average_…`
 //! with `null` when nothing has been recorded. They only ever grow new fields.
+//! `GET /collect/stream` pushes `/collect`'s answer live (`stream`).
 //!
 //! This module owns the surface's routes, body parsing (`wire`) and OpenAPI
 //! annotations; its handlers share a [`Legacy`] state, which adds `/collect`'s
@@ -9,6 +10,7 @@
 
 mod collect;
 mod record;
+mod stream;
 pub mod wire;
 
 use std::sync::Arc;
@@ -22,8 +24,10 @@ use utoipa_axum::routes;
 use self::collect::{COLLECT_BODY, COLLECT_RESPONSE, CollectBody, CollectKeys};
 use self::record::RECORD_BODY;
 use super::body::BodyTimeout;
+use super::caller::Authenticates;
 use super::openapi::add_signals;
 use super::state::AppState;
+use crate::auth::Auth;
 use crate::domain::Catalog;
 
 /// The legacy handlers' state: the service's, and `/collect`'s keys.
@@ -41,6 +45,12 @@ impl std::ops::Deref for Legacy {
 
     fn deref(&self) -> &LegacyInner {
         &self.0
+    }
+}
+
+impl Authenticates for Legacy {
+    fn auth(&self) -> &Auth {
+        &self.app.auth
     }
 }
 
@@ -62,6 +72,7 @@ pub(super) fn routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(LegacyDoc::openapi())
         .routes(routes!(record::record))
         .routes(routes!(collect::collect_get, collect::collect_post))
+        .routes(routes!(stream::collect_stream))
         .with_state(state)
 }
 

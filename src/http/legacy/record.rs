@@ -1,4 +1,5 @@
-//! `POST /record`: one reading of the default car, or of `vehicle_id`.
+//! `POST /record`: one reading of `vehicle_id`, else of the device token's one
+//! vehicle, else of the default car.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +9,8 @@ use utoipa::ToSchema;
 use super::Legacy;
 use super::wire::parse_record;
 use crate::http::body::JsonBody;
-use crate::http::openapi::{BodyErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
+use crate::http::caller::Caller;
+use crate::http::openapi::{AuthErrors, BodyErrors, TimestampSchema, VehicleIdSchema, WriteErrors};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::vehicle;
 
@@ -22,7 +24,7 @@ pub(super) const RECORD_BODY: &str = "RecordBody";
 #[schema(examples(json!({"engine_temperature": 90.5})))]
 #[allow(dead_code)] // documentation only: bodies are parsed by `wire`
 pub struct RecordBody {
-    /// The vehicle; `default` when absent.
+    /// The vehicle; when absent, the device token's one vehicle, else `default`.
     #[schema(required = false)]
     vehicle_id: VehicleIdSchema,
     #[schema(required = false)]
@@ -40,21 +42,24 @@ pub struct RecordOk {
     post,
     path = "/record",
     tag = "seed",
+    security(("token" = ["record"])),
     request_body(content = RecordBody, content_type = "application/json",
         description = "Any Content-Type is accepted; the body must be JSON."),
     responses(
         (status = 200, description = "Stored", body = RecordOk),
         BodyErrors,
         (status = 422, description = "Invalid reading; nothing was stored. `errors[].pointer` names each bad field", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         WriteErrors,
     )
 )]
 pub async fn record(
     State(state): State<Legacy>,
+    Caller(caller): Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Json<RecordOk>, ApiError> {
     let request = parse_record(&body, &state.app.parse_context())?;
-    let vehicle = vehicle::named_or_default(request.vehicle);
-    state.app.fleet.record(&vehicle, &request.readings).await?;
+    let vehicle = vehicle::named_or_own(request.vehicle, &caller);
+    state.app.fleet.record(&caller, &vehicle, &request.readings).await?;
     Ok(Json(RecordOk { success: true }))
 }

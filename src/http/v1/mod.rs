@@ -2,8 +2,9 @@
 //! the device and sent one at a time or in batches.
 //!
 //! This module owns the surface's routes and handlers; `schemas` documents its
-//! types and `wire` parses its readings body.
+//! types, `wire` parses its readings body, and `list` lists the fleet.
 
+mod list;
 mod schemas;
 pub mod wire;
 
@@ -18,10 +19,12 @@ use self::schemas::{
     SignalSummary, SignalWindow, VehiclePath, VehicleSummary,
 };
 use super::body::JsonBody;
-use super::openapi::{BodyErrors, ReadErrors, WriteErrors, add_signals};
+use super::caller::Caller;
+use super::openapi::{AuthErrors, BodyErrors, ReadErrors, TokenErrors, WriteErrors, add_signals};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::vehicle::PathVehicle;
+use crate::auth::Identity;
 use crate::domain::{Catalog, SignalName, VehicleId};
 use crate::store::VehicleHistory;
 
@@ -32,6 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_vehicle))
         .routes(routes!(get_signal))
         .routes(routes!(list_signals))
+        .routes(routes!(list::list_vehicles))
 }
 
 /// Adds what depends on the catalog to the surface's part of `document`.
@@ -79,6 +83,7 @@ fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
     post,
     path = "/v1/vehicles/{vehicle_id}/readings",
     tag = "v1",
+    security(("token" = ["record"])),
     params(VehiclePath),
     request_body(content = ReadingsBody, content_type = "application/json",
         description = "Any Content-Type is accepted; the body must be JSON."),
@@ -86,16 +91,18 @@ fn add_read_back_links(document: &mut Value, catalog: &Catalog) {
         (status = 200, description = "All readings stored", body = Accepted),
         BodyErrors,
         (status = 422, description = "An invalid vehicle id, or an invalid reading; nothing was stored. `errors[].pointer` names the index and field", body = Problem, content_type = "application/problem+json"),
+        AuthErrors,
         WriteErrors,
     )
 )]
 pub async fn post_readings(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     PathVehicle(vehicle): PathVehicle,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Accepted>, ApiError> {
     let readings = wire::parse_batch(&body, &state.parse_context())?;
-    state.fleet.record(&vehicle, &readings).await?;
+    state.fleet.record(&caller, &vehicle, &readings).await?;
     Ok(Json(Accepted { accepted: readings.len() }))
 }
 
@@ -104,19 +111,23 @@ pub async fn post_readings(
     get,
     path = "/v1/vehicles/{vehicle_id}",
     tag = "v1",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(VehiclePath),
     responses(
         (status = 200, description = "The vehicle's summary", body = VehicleSummary),
         (status = 404, description = "The vehicle has sent nothing within the retention period", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        AuthErrors,
         ReadErrors,
     )
 )]
 pub async fn get_vehicle(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     PathVehicle(vehicle): PathVehicle,
 ) -> Result<Json<VehicleSummary>, ApiError> {
-    let history = history_or_404(&state, &vehicle, state.catalog.names()).await?;
+    let history = history_or_404(&state, &caller, &vehicle, state.catalog.names()).await?;
     let signals = state
         .catalog
         .signals()
@@ -138,16 +149,20 @@ pub async fn get_vehicle(
     get,
     path = "/v1/vehicles/{vehicle_id}/signals/{signal}",
     tag = "v1",
+    security(("token" = ["read"]), ("token" = ["fleet"])),
     params(VehiclePath, SignalPath),
     responses(
         (status = 200, description = "The window", body = SignalWindow),
         (status = 404, description = "Unknown signal, or a vehicle that has sent nothing", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vehicle id", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        AuthErrors,
         ReadErrors,
     )
 )]
 pub async fn get_signal(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     PathVehicle(vehicle): PathVehicle,
     Path(SignalPath { signal }): Path<SignalPath>,
 ) -> Result<Json<SignalWindow>, ApiError> {
@@ -157,7 +172,8 @@ pub async fn get_signal(
             state.catalog.describe_names()
         ))
     })?;
-    let history = history_or_404(&state, &vehicle, std::slice::from_ref(&spec.name)).await?;
+    let history =
+        history_or_404(&state, &caller, &vehicle, std::slice::from_ref(&spec.name)).await?;
     let signal = history.signals.get(&spec.name);
     Ok(Json(SignalWindow {
         vehicle_id: vehicle.to_string(),
@@ -170,8 +186,17 @@ pub async fn get_signal(
 }
 
 /// The signal catalog.
-#[utoipa::path(get, path = "/v1/signals", tag = "v1", responses((status = 200, body = SignalList)))]
-pub async fn list_signals(State(state): State<AppState>) -> Json<SignalList> {
+#[utoipa::path(
+    get,
+    path = "/v1/signals",
+    tag = "v1",
+    security(("token" = [])),
+    responses((status = 200, body = SignalList), TokenErrors, AuthErrors)
+)]
+pub async fn list_signals(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+) -> Json<SignalList> {
     let signals = state
         .catalog
         .signals()
@@ -192,10 +217,11 @@ pub async fn list_signals(State(state): State<AppState>) -> Json<SignalList> {
 /// the retention period).
 async fn history_or_404(
     state: &AppState,
+    caller: &Identity,
     vehicle: &VehicleId,
     signals: &[SignalName],
 ) -> Result<VehicleHistory, ApiError> {
-    state.fleet.history(vehicle, signals).await?.ok_or_else(|| {
+    state.fleet.history(caller, vehicle, signals).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
             "vehicle {:?} has sent no readings (or none within the retention period)",
             vehicle.as_str()

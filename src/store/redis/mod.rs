@@ -26,6 +26,14 @@
 //! silent (a half-open TCP connection to a host that crashed or moved, a stuck
 //! proxy) would otherwise time out every request until the kernel gives up on
 //! it, many minutes later.
+//!
+//! Each write also publishes the signals it wrote to the vehicle's sharded
+//! change channel, from the script (see `record.lua`), which needs Redis 7.0
+//! or later; [`RedisFeed`] is the subscriber side.
+
+mod changes;
+
+pub use self::changes::RedisFeed;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,8 +43,11 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 
-use super::{SignalHistory, Store, StoreError, StoreLimits, VehicleHistory};
-use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId};
+use super::{
+    SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
+    VehicleSeen,
+};
+use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix};
 
 /// The script of one record (see `record.lua` for its arguments and how it
 /// keeps windows, counts and expiry).
@@ -72,7 +83,13 @@ impl RedisStore {
     /// Prepares a store for `url` without connecting: the first request connects,
     /// so the service starts even while Redis is still coming up.
     pub fn connect_lazily(url: &str, limits: StoreLimits) -> Result<Self, RedisError> {
-        let client = redis::Client::open(url)?;
+        Self::with_client(redis::Client::open(url)?, limits)
+    }
+
+    /// As [`RedisStore::connect_lazily`], with a client built by the caller
+    /// (`rediss://` with its own CA or a client certificate:
+    /// `redis::Client::build_with_tls`).
+    pub fn with_client(client: redis::Client, limits: StoreLimits) -> Result<Self, RedisError> {
         let manager = Self::manager(&client)?;
         Ok(Self {
             client,
@@ -107,6 +124,12 @@ impl RedisStore {
 
     fn meta_key(vehicle: &VehicleId) -> String {
         format!("tributary:{{{vehicle}}}:meta")
+    }
+
+    /// The vehicle whose meta hash `key` is, if it is one.
+    fn vehicle_of_meta_key(key: &str) -> Option<VehicleId> {
+        let id = key.strip_prefix("tributary:{")?.strip_suffix("}:meta")?;
+        VehicleId::try_from(id).ok()
     }
 
     fn signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
@@ -156,6 +179,25 @@ impl RedisStore {
             Err(err) => tracing::error!(error = %err, "cannot replace the Redis connection"),
         }
     }
+}
+
+/// How many `SCAN` steps one page may take to fill up: a rare prefix in a
+/// large keyspace would otherwise hold the request for the whole walk. A page
+/// that runs out of steps is short, and its cursor goes on.
+const MAX_SCAN_STEPS: usize = 8;
+
+/// `text` matched literally in a `SCAN ... MATCH` pattern (`-` and `^` are
+/// special only inside brackets). Vehicle ids and prefixes hold none of these
+/// characters today; this keeps the match literal if the rule ever grows.
+fn escape_glob(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn store_error(err: RedisError) -> StoreError {
@@ -259,6 +301,9 @@ impl Store for RedisStore {
                 invocation.arg(at).arg(format!("{at}:{}", reading.value));
             }
         }
+        invocation
+            .arg(super::changes::channel(vehicle))
+            .arg(super::changes::encode_signals(signals.iter().copied()));
         self.with_deadline(async |c| invocation.invoke_async::<i64>(c).await).await?;
         Ok(())
     }
@@ -369,6 +414,67 @@ impl Store for RedisStore {
         }
     }
 
+    /// `SCAN`s the vehicles' meta hashes (never `KEYS`, which blocks Redis for
+    /// the whole keyspace), a few steps at most, then reads each one's
+    /// `last_seen` in one pipeline. The cursor is Redis' own; ids a step found
+    /// beyond the page's limit wait in it.
+    async fn list_vehicles(
+        &self,
+        prefix: &VehiclePrefix,
+        cursor: &VehicleCursor,
+        limit: usize,
+    ) -> Result<VehiclePage, StoreError> {
+        let pattern = format!("tributary:{{{}*}}:meta", escape_glob(prefix.as_str()));
+        let mut found: Vec<VehicleId> =
+            cursor.pending.iter().filter(|vehicle| prefix.matches(vehicle)).cloned().collect();
+        let mut resume = cursor.resume;
+        let mut steps = 0;
+        while found.len() < limit
+            && steps < MAX_SCAN_STEPS
+            && let Some(at) = resume
+        {
+            let count = limit - found.len();
+            let (next, keys): (u64, Vec<String>) = self
+                .with_deadline(async |c| {
+                    redis::cmd("SCAN")
+                        .arg(at)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(count)
+                        .arg("TYPE")
+                        .arg("hash")
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            found.extend(keys.iter().filter_map(|key| Self::vehicle_of_meta_key(key)));
+            resume = (next != 0).then_some(next);
+            steps += 1;
+        }
+        let pending = found.split_off(found.len().min(limit));
+        let next =
+            (!pending.is_empty() || resume.is_some()).then_some(VehicleCursor { pending, resume });
+        if found.is_empty() {
+            return Ok(VehiclePage::newest_first(Vec::new(), next));
+        }
+        let mut pipe = redis::pipe();
+        for vehicle in &found {
+            pipe.hget(Self::meta_key(vehicle), "last_seen");
+        }
+        let last_seen: Vec<Option<i64>> =
+            self.with_deadline(async |c| pipe.query_async(c).await).await?;
+        // A vehicle that expired since the scan found it is left out.
+        let vehicles = found
+            .into_iter()
+            .zip(last_seen)
+            .filter_map(|(vehicle, at)| {
+                Some(VehicleSeen { vehicle, last_seen: Timestamp::from_micros(at?)? })
+            })
+            .collect();
+        Ok(VehiclePage::newest_first(vehicles, next))
+    }
+
     fn kind(&self) -> &'static str {
         "redis"
     }
@@ -391,6 +497,21 @@ mod tests {
             assert_eq!(sample.at.as_micros(), 1_764_268_317_000_000);
         }
         assert_eq!(parse_member("garbage"), None);
+    }
+
+    #[test]
+    fn glob_characters_are_matched_literally() {
+        assert_eq!(escape_glob("car.1_a"), "car.1_a");
+        assert_eq!(escape_glob(r"a*b?[c]\d-e"), r"a\*b\?\[c\]\\d-e");
+    }
+
+    #[test]
+    fn a_meta_key_names_its_vehicle() {
+        let vehicle = VehicleId::try_from("fleet-07").unwrap();
+        let key = RedisStore::meta_key(&vehicle);
+        assert_eq!(RedisStore::vehicle_of_meta_key(&key), Some(vehicle));
+        assert_eq!(RedisStore::vehicle_of_meta_key("tributary:{a b}:meta"), None);
+        assert_eq!(RedisStore::vehicle_of_meta_key("tributary:{car}:signal:x"), None);
     }
 
     #[test]

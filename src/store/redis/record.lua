@@ -7,7 +7,8 @@
 -- lowest and highest server stamp, and how many device-stamped readings it
 -- has; then per written signal its sent server-stamped readings and then its
 -- device-stamped ones (in the batch's order), each as a score and a member
--- `<timestamp>:<value>`.
+-- `<timestamp>:<value>`. Last, the vehicle's change channel and the written
+-- signals' names (`live::channel`, `live::encode_signals`).
 --
 -- Redis' time is what this costs, so calls are few: a signal's server-stamped
 -- readings go in one ZADD, and each signal's count in one HINCRBY.
@@ -19,6 +20,12 @@
 -- remaining time (a new key has none). So each key outlives the vehicle's last
 -- reading by the retention period, and by at most the slack more, on Redis'
 -- clock alone.
+--
+-- Live streams: once everything is written, the script SPUBLISHes the written
+-- signals to the vehicle's sharded channel (Redis 7.0+; the channel carries
+-- the vehicle's hash tag, so on a cluster it is in the keys' slot). In the
+-- script, so an acknowledged write always announces itself and nothing is
+-- announced that was not stored.
 local window = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local received_at = tonumber(ARGV[4])
@@ -101,4 +108,5 @@ if refresh then
   end
   redis.call('PEXPIRE', meta, ttl)
 end
+redis.call('SPUBLISH', ARGV[#ARGV - 1], ARGV[#ARGV])
 return 1

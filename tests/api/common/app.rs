@@ -34,6 +34,8 @@ pub enum Backend {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The separate metrics port, when `TRIBUTARY_METRICS_LISTEN` is set.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub redis: Option<RedisServer>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -65,6 +67,7 @@ pub async fn spawn_app_at(url: impl Into<String>) -> TestApp {
 pub async fn spawn_app_on(settings: ServeSettings, redis: Option<RedisServer>) -> TestApp {
     let app = Application::build(&settings).await.expect("the application builds");
     let port = app.port();
+    let metrics_port = app.metrics_addr().map(|address| address.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -72,6 +75,7 @@ pub async fn spawn_app_on(settings: ServeSettings, redis: Option<RedisServer>) -
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        metrics_port,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         redis,
         shutdown: Some(tx),

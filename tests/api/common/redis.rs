@@ -15,8 +15,11 @@ pub struct RedisServer {
     child: Option<Process>,
     pub port: u16,
     dir: tempfile::TempDir,
-    /// Serves TLS only (a self-signed certificate for `localhost`).
+    /// Serves TLS only (a self-signed certificate for `localhost`, or one
+    /// signed by a test CA, in `dir`).
     tls: bool,
+    /// With TLS: whether clients must present a certificate the CA signed.
+    tls_auth_clients: bool,
     /// Extra `redis-server` arguments, such as `--requirepass`.
     extra: Vec<String>,
 }
@@ -47,6 +50,7 @@ impl RedisServer {
             port: 0,
             dir,
             tls,
+            tls_auth_clients: false,
             extra: extra.iter().map(|a| a.to_string()).collect(),
         }
     }
@@ -58,6 +62,21 @@ impl RedisServer {
         std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
         let mut server = Self::unstarted(dir, true, &[]);
+        server.spawn_on_a_free_port();
+        server
+    }
+
+    /// A Redis that speaks only TLS, with a certificate for `localhost` that
+    /// `ca` signed; with `client_certs`, it also requires clients to present a
+    /// certificate `ca` signed.
+    pub fn start_tls_signed_by(ca: &TestCa, client_certs: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = ca.issue("localhost");
+        std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let mut server = Self::unstarted(dir, true, &[]);
+        server.tls_auth_clients = client_certs;
         server.spawn_on_a_free_port();
         server
     }
@@ -78,10 +97,14 @@ impl RedisServer {
         let dir = self.dir.path().to_str().unwrap();
         let mut command = Command::new(redis_server_binary());
         if self.tls {
+            let auth_clients = if self.tls_auth_clients { "yes" } else { "no" };
             command
-                .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"])
+                .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", auth_clients])
                 .args(["--tls-cert-file", &format!("{dir}/cert.pem")])
                 .args(["--tls-key-file", &format!("{dir}/key.pem")]);
+            if self.dir.path().join("ca.pem").exists() {
+                command.args(["--tls-ca-cert-file", &format!("{dir}/ca.pem")]);
+            }
         } else {
             command.args(["--port", &port]);
         }
@@ -216,4 +239,41 @@ fn redis_server_binary() -> PathBuf {
         "redis-server is not installed. Run the whole suite with `scripts/test`, which installs it, \
          or install it yourself: `sudo apt-get install redis-server`"
     );
+}
+
+/// A certificate authority made at test time, which issues server and client
+/// certificates.
+pub struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages =
+            vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().unwrap();
+        Self { issuer: rcgen::CertifiedIssuer::self_signed(params, key).unwrap() }
+    }
+
+    /// The CA's certificate, PEM.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A certificate for `name` (a server's DNS name, or a client's), and its
+    /// private key, both PEM.
+    pub fn issue(&self, name: &str) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
 }

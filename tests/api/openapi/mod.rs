@@ -13,14 +13,17 @@ use serde_json::{Value, json};
 
 /// What the service documents, by method and path template: every route but
 /// `/metrics`, which is not part of the API (see `metrics_is_served_but_not_documented`).
-const SERVED: [(&str, &str); 9] = [
+const SERVED: [(&str, &str); 12] = [
     ("POST", "/record"),
     ("GET", "/collect"),
     ("POST", "/collect"),
+    ("GET", "/collect/stream"),
+    ("GET", "/v1/vehicles/{vehicle_id}/stream"),
     ("POST", "/v1/vehicles/{vehicle_id}/readings"),
     ("GET", "/v1/vehicles/{vehicle_id}"),
     ("GET", "/v1/vehicles/{vehicle_id}/signals/{signal}"),
     ("GET", "/v1/signals"),
+    ("GET", "/v1/vehicles"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ];

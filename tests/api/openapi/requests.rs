@@ -183,4 +183,33 @@ async fn the_documented_request_rules_are_the_parsers_rules() {
     app.get(&format!("/v1/vehicles/{}", "x".repeat(65)))
         .await
         .assert_problem(422, "not a valid vehicle id");
+
+    // The fleet list's query: a limit of 1 to 1000, a prefix of id characters,
+    // a cursor as the service hands them out; the page's schema.
+    let list = &operations(&document)[&("GET".to_owned(), "/v1/vehicles".to_owned())];
+    let parameter = |name: &str| {
+        let parameters = list["parameters"].as_array().unwrap();
+        let found =
+            parameters.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((&found["in"], &found["required"]), (&json!("query"), &json!(false)), "{name}");
+        found["schema"].clone()
+    };
+    let limit = parameter("limit");
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"], &limit["default"]),
+        (&json!(1), &json!(1000), &json!(50))
+    );
+    assert_eq!(parameter("prefix")["pattern"], "^[A-Za-z0-9._-]{0,64}$");
+    assert!(parameter("cursor")["pattern"].is_string());
+    let page = schema(&document, "VehicleList");
+    assert_eq!(page["required"], json!(["vehicles", "next_cursor"]), "{page}");
+    assert_eq!(
+        page["properties"]["vehicles"]["items"]["$ref"],
+        "#/components/schemas/VehicleListed"
+    );
+    let listed = schema(&document, "VehicleListed");
+    assert_eq!(listed["properties"]["last_seen"]["format"], "date-time", "{listed}");
+    assert_eq!(app.get("/v1/vehicles?limit=1000&prefix=car-1").await.status, 200);
+    app.get("/v1/vehicles?limit=1001").await.assert_problem(422, "from 1 to 1000");
+    app.get("/v1/vehicles?prefix=car%201").await.assert_problem(422, "cannot start a vehicle id");
 }

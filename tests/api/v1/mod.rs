@@ -1,10 +1,11 @@
 //! The v1 fleet API on both stores: batches stored all or nothing, device
 //! timestamps deciding the order, resends that change nothing, per-vehicle
 //! isolation, the seed's endpoints growing without breaking, the signal catalog,
-//! and retention. The OpenAPI document is tested in `openapi/`.
+//! the fleet list, and retention. The OpenAPI document is tested in `openapi/`.
 
 mod catalog;
 mod legacy_grown;
+mod list;
 mod order;
 mod readings;
 mod reads;

@@ -1,0 +1,389 @@
+//! The [`Authenticator`]: verifies tokens once and remembers the result, and
+//! follows the key file as it rotates.
+//!
+//! Shape: a cheap cloneable handle around `Arc<Shared>` (as mini-redis's
+//! `Db`). The current keys and the cache of tokens they verified live together
+//! in one immutable [`Generation`]; a key change builds a new generation with an
+//! empty cache and swaps it in. So "dropped when its key is rotated out" holds
+//! by construction, even for a verification that was in flight during the swap
+//! (it fills the old generation's cache, which nobody reads any more). The swap
+//! is a `std::sync::RwLock` held only to clone an `Arc`, never across an await.
+//!
+//! The cache is a bounded `moka` sync cache keyed by the SHA-256 digest of the
+//! token (collision-resistant, so one token can never be taken for another; a
+//! fast non-cryptographic hash could be made to collide). Each entry expires
+//! when its token stops verifying (`exp` plus the leeway, at most a day ahead),
+//! by moka's per-entry expiry. Failures are never cached.
+//!
+//! Rotation is by polling, every [`POLL_INTERVAL`], the file's *content*
+//! (through its path, following symlinks), plus SIGHUP. Kubernetes and Docker
+//! update a secret mount by swapping a `..data` symlink, which an inotify watch
+//! on the file (the `notify` crate) does not see without watching the directory
+//! and re-resolving links; reading a file of a few KiB four times a second
+//! costs nothing and sees every kind of update: in-place writes, renames,
+//! symlink swaps, network filesystems. A file that cannot be read or parsed
+//! keeps the old keys.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use moka::Expiry;
+use moka::sync::Cache;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::{AuthError, MAX_TOKEN_BYTES};
+use super::identity::Identity;
+use super::keys::{Key, KeyFileError, KeySet};
+use super::verify::{Policy, secret_key, verify_token};
+
+/// How often the key file is re-read for changes.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How many verified tokens are remembered: one per vehicle for a fleet of
+/// 100,000 and room to spare, each entry a few hundred bytes.
+pub const CACHE_CAPACITY: u64 = 200_000;
+
+/// The longest a verified token is remembered, whatever its `exp`.
+const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+type Digest = [u8; 32];
+
+/// What an [`Authenticator`] verifies with and against.
+#[derive(Debug, Clone, Default)]
+pub struct AuthenticatorConfig {
+    /// The key file (JWKS or PEM), re-read when it changes.
+    pub key_file: Option<PathBuf>,
+    /// The HS256 shared secret.
+    pub secret: Option<SecretString>,
+    /// Allowed clock skew for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// The required `iss`, if any.
+    pub issuer: Option<String>,
+    /// The required `aud`, if any.
+    pub audience: Option<String>,
+}
+
+/// Why an [`Authenticator`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticatorError {
+    /// Neither a key file nor a secret.
+    #[error("no key file and no secret to verify tokens with")]
+    NoKeys,
+    /// The key file is unusable.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// The secret is unusable.
+    #[error("the shared secret (TRIBUTARY_AUTH_SECRET) cannot be used: it is empty")]
+    EmptySecret,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The file is as it was; nothing changed.
+    Unchanged,
+    /// New keys are in use (and the cache is empty).
+    Replaced {
+        /// How many keys the new file holds.
+        keys: usize,
+        /// Keys of the file that were skipped, one note each.
+        skipped: Vec<String>,
+    },
+    /// There is no key file to reload (secret only).
+    NoKeyFile,
+}
+
+/// Verifies bearer tokens; cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Authenticator {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    policy: Policy,
+    key_file: Option<PathBuf>,
+    secret: Option<Key>,
+    current: RwLock<Arc<Generation>>,
+    /// The digest of the key file content last looked at (installed or refused),
+    /// so that an unchanged file is neither re-parsed nor re-reported.
+    seen: Mutex<Option<Digest>>,
+    signature_checks: AtomicU64,
+}
+
+/// One version of the keys and the tokens verified with it.
+struct Generation {
+    keys: KeySet,
+    cache: Cache<Digest, Arc<Identity>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("key_file", &self.shared.key_file)
+            .field("secret", &self.shared.secret.as_ref().map(|_| "[redacted]"))
+            .field("keys", &self.generation().keys)
+            .finish()
+    }
+}
+
+/// Entries live until their token's `exp` plus the leeway.
+struct UntilExpiry {
+    leeway: u64,
+}
+
+impl Expiry<Digest, Arc<Identity>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &Digest,
+        identity: &Arc<Identity>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(remaining(identity, self.leeway).min(MAX_CACHE_LIFETIME))
+    }
+}
+
+/// How long `identity`'s token still verifies (zero once it does not).
+fn remaining(identity: &Identity, leeway: u64) -> Duration {
+    let Some(exp) = identity.expires_at() else { return MAX_CACHE_LIFETIME };
+    let until = UNIX_EPOCH.checked_add(Duration::from_secs(exp.saturating_add(leeway)));
+    until
+        .and_then(|until| until.duration_since(SystemTime::now()).ok())
+        .unwrap_or(if until.is_none() { MAX_CACHE_LIFETIME } else { Duration::ZERO })
+}
+
+impl Authenticator {
+    /// Loads the key file and secret of `config`.
+    pub fn new(config: AuthenticatorConfig) -> Result<Self, AuthenticatorError> {
+        if config.key_file.is_none() && config.secret.is_none() {
+            return Err(AuthenticatorError::NoKeys);
+        }
+        let secret = config
+            .secret
+            .as_ref()
+            .map(|s| {
+                secret_key(s.expose_secret().as_bytes())
+                    .map_err(|_| AuthenticatorError::EmptySecret)
+            })
+            .transpose()?;
+        let (keys, seen) = match &config.key_file {
+            Some(path) => {
+                let bytes = KeySet::read(path)?;
+                let parsed = KeySet::parse_file(path, &bytes)?;
+                for note in &parsed.skipped {
+                    tracing::warn!(key = %note, file = %path.display(), "auth key skipped");
+                }
+                (parsed.keys, Some(digest(&bytes)))
+            }
+            None => (KeySet::default(), None),
+        };
+        let policy =
+            Policy::new(config.leeway, config.issuer.as_deref(), config.audience.as_deref());
+        let generation = Generation::new(keys, policy.leeway());
+        Ok(Self {
+            shared: Arc::new(Shared {
+                policy,
+                key_file: config.key_file,
+                secret,
+                current: RwLock::new(Arc::new(generation)),
+                seen: Mutex::new(seen),
+                signature_checks: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The identity `token` proves, from the cache or by verifying it.
+    pub fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::TooLarge);
+        }
+        let key = digest(token.as_bytes());
+        let generation = self.generation();
+        let leeway = self.shared.policy.leeway();
+        if let Some(identity) = generation.cache.get(&key) {
+            // moka's clock and the wall clock may differ by a tick; never let
+            // the cache answer for a token that would no longer verify.
+            if !remaining(&identity, leeway).is_zero() {
+                return Ok(identity);
+            }
+        }
+        self.shared.signature_checks.fetch_add(1, Ordering::Relaxed);
+        let identity = Arc::new(verify_token(
+            token,
+            &generation.keys,
+            self.shared.secret.as_ref(),
+            &self.shared.policy,
+        )?);
+        if !remaining(&identity, leeway).is_zero() {
+            generation.cache.insert(key, Arc::clone(&identity));
+        }
+        Ok(identity)
+    }
+
+    /// How many tokens were verified in full (cache misses) since start.
+    pub fn signature_checks(&self) -> u64 {
+        self.shared.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// The number of keys in use from the key file.
+    pub fn key_count(&self) -> usize {
+        self.generation().keys.keys().len()
+    }
+
+    /// The key file, if there is one.
+    pub fn key_file(&self) -> Option<&std::path::Path> {
+        self.shared.key_file.as_deref()
+    }
+
+    /// Re-reads the key file and, if its content changed, uses its keys from now
+    /// on (dropping every cached token). A file that cannot be read or parsed
+    /// leaves the current keys in place and returns the error; the same bad
+    /// content is reported once, then counts as unchanged.
+    pub fn reload_keys(&self) -> Result<Reload, KeyFileError> {
+        self.reload(false)
+    }
+
+    /// As [`Authenticator::reload_keys`], but installs the file's keys even if
+    /// its content looks unchanged (SIGHUP).
+    pub fn force_reload_keys(&self) -> Result<Reload, KeyFileError> {
+        self.reload(true)
+    }
+
+    fn reload(&self, force: bool) -> Result<Reload, KeyFileError> {
+        let Some(path) = &self.shared.key_file else { return Ok(Reload::NoKeyFile) };
+        // Read without parsing first: the common case is "unchanged".
+        let bytes = KeySet::read(path)?;
+        let content = digest(&bytes);
+        {
+            let mut seen = self.shared.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            if !force && *seen == Some(content) {
+                return Ok(Reload::Unchanged);
+            }
+            *seen = Some(content);
+        }
+        let parsed = KeySet::parse_file(path, &bytes)?;
+        let count = parsed.keys.keys().len();
+        self.install(parsed.keys);
+        Ok(Reload::Replaced { keys: count, skipped: parsed.skipped })
+    }
+
+    fn install(&self, keys: KeySet) {
+        let generation = Arc::new(Generation::new(keys, self.shared.policy.leeway()));
+        *self.shared.current.write().unwrap_or_else(PoisonError::into_inner) = generation;
+    }
+
+    fn generation(&self) -> Arc<Generation> {
+        Arc::clone(&self.shared.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Follows the key file until `shutdown` completes: re-reads it every
+    /// [`POLL_INTERVAL`] and on SIGHUP, logging each change once (info) and each
+    /// distinct failure once (error; the old keys stay). Returns at once, with
+    /// a finished task, when there is no key file. Call from within a Tokio runtime.
+    pub fn spawn_reloader<F>(&self, shutdown: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let auth = self.clone();
+        tokio::spawn(async move {
+            if auth.shared.key_file.is_none() {
+                return;
+            }
+            let mut hangup = hangup_signal();
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tokio::pin!(shutdown);
+            let mut last_error: Option<String> = None;
+            loop {
+                let force = tokio::select! {
+                    () = &mut shutdown => return,
+                    () = next_hangup(&mut hangup) => true,
+                    _ = tick.tick() => false,
+                };
+                let worker = auth.clone();
+                let outcome = tokio::task::spawn_blocking(move || worker.reload(force))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(KeyFileError::Unreadable {
+                            path: PathBuf::new(),
+                            source: std::io::Error::other(e.to_string()),
+                        })
+                    });
+                match outcome {
+                    Ok(Reload::Replaced { keys, skipped }) => {
+                        last_error = None;
+                        tracing::info!(
+                            keys,
+                            signal = force,
+                            "auth keys reloaded; cached tokens dropped"
+                        );
+                        for note in skipped {
+                            tracing::warn!(key = %note, "auth key skipped");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        let message = error.to_string();
+                        if last_error.as_deref() != Some(message.as_str()) {
+                            tracing::error!(error = %message, "auth keys not reloaded; the previous keys stay in use");
+                            last_error = Some(message);
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Generation {
+    fn new(keys: KeySet, leeway: u64) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(CACHE_CAPACITY)
+            .expire_after(UntilExpiry { leeway })
+            .build();
+        Self { keys, cache }
+    }
+}
+
+fn digest(bytes: &[u8]) -> Digest {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = Option<()>;
+
+#[cfg(unix)]
+fn hangup_signal() -> Hangup {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "no SIGHUP handler; the key file is still polled"),
+        )
+        .ok()
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Hangup {
+    None
+}
+
+/// The next SIGHUP; never, without a handler.
+async fn next_hangup(hangup: &mut Hangup) {
+    #[cfg(unix)]
+    if let Some(signal) = hangup
+        && signal.recv().await.is_some()
+    {
+        return;
+    }
+    let _ = hangup;
+    std::future::pending::<()>().await;
+}
+
+#[cfg(test)]
+#[path = "authenticator_tests.rs"]
+mod tests;
