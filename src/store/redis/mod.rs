@@ -30,8 +30,15 @@
 //! Each write also publishes the signals it wrote to the vehicle's sharded
 //! change channel, from the script (see `record.lua`), which needs Redis 7.0
 //! or later; [`RedisFeed`] is the subscriber side.
+//!
+//! Files: this one holds the store, its key layout and the `Store` methods
+//! that read and write; `connection` the shared connection and its
+//! deadlines; `list` the `SCAN`s that count and list vehicles; `changes` the
+//! change feed.
 
 mod changes;
+mod connection;
+mod list;
 
 pub use self::changes::RedisFeed;
 
@@ -40,12 +47,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError, Script};
+use redis::{RedisError, Script};
 
+use self::connection::Connection;
 use super::{
     SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
-    VehicleSeen,
 };
 use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix};
 
@@ -64,12 +70,6 @@ pub struct RedisStore {
     /// keeps alive; see `with_signals`.
     signals: Vec<SignalName>,
     record: Script,
-}
-
-/// The connection manager calls run on, and how many it replaced.
-struct Connection {
-    manager: ConnectionManager,
-    generation: u64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -100,19 +100,6 @@ impl RedisStore {
         })
     }
 
-    /// A connection manager that connects on first use.
-    fn manager(client: &redis::Client) -> Result<ConnectionManager, RedisError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            // `with_deadline` bounds every call: a second timer per call here
-            // would only cost a registration in the timer wheel.
-            .set_response_timeout(None)
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        ConnectionManager::new_lazy_with_config(client.clone(), config)
-    }
-
     /// Makes retention per vehicle: a write keeps all of these signals' keys
     /// alive (they expire with the vehicle's meta hash), not only those it
     /// writes to. Without it, a signal a car stopped sending expires while the
@@ -134,100 +121,6 @@ impl RedisStore {
 
     fn signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
         format!("tributary:{{{vehicle}}}:signal:{signal}")
-    }
-
-    /// Runs one call on the shared connection under the store timeout; if it times
-    /// out, the connection is replaced (see the module's header).
-    async fn with_deadline<T>(
-        &self,
-        call: impl AsyncFnOnce(&mut ConnectionManager) -> Result<T, RedisError>,
-    ) -> Result<T, StoreError> {
-        let (mut manager, generation) = {
-            let connection = self.connection.lock().expect("never poisoned: no panics inside");
-            (connection.manager.clone(), connection.generation)
-        };
-        let outcome = tokio::time::timeout(self.limits.timeout, call(&mut manager)).await;
-        if outcome
-            .as_ref()
-            .map_or(true, |result| result.as_ref().is_err_and(RedisError::is_timeout))
-        {
-            self.retire(generation);
-        }
-        match outcome {
-            Ok(result) => result.map_err(store_error),
-            Err(_) => Err(StoreError::Unavailable(
-                format!("Redis did not answer within {} ms", self.limits.timeout.as_millis())
-                    .into(),
-            )),
-        }
-    }
-
-    /// Replaces connection `generation` with a new one (connected on first use),
-    /// unless a call that timed out on it too already has. Calls still waiting
-    /// on the old one keep their deadlines; the last to finish closes it.
-    fn retire(&self, generation: u64) {
-        let mut connection = self.connection.lock().expect("never poisoned: no panics inside");
-        if connection.generation != generation {
-            return;
-        }
-        match Self::manager(&self.client) {
-            Ok(manager) => {
-                *connection = Connection { manager, generation: generation + 1 };
-                tracing::warn!(generation, "a Redis call timed out: replacing its connection");
-            }
-            // Unreachable in practice: the same client built the first manager.
-            Err(err) => tracing::error!(error = %err, "cannot replace the Redis connection"),
-        }
-    }
-}
-
-/// How many `SCAN` steps one page may take to fill up: a rare prefix in a
-/// large keyspace would otherwise hold the request for the whole walk. A page
-/// that runs out of steps is short, and its cursor goes on.
-const MAX_SCAN_STEPS: usize = 8;
-
-/// `text` matched literally in a `SCAN ... MATCH` pattern (`-` and `^` are
-/// special only inside brackets). Vehicle ids and prefixes hold none of these
-/// characters today; this keeps the match literal if the rule ever grows.
-fn escape_glob(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-fn store_error(err: RedisError) -> StoreError {
-    // Redis 7 keeps the code of an error inside a script (6.2 wraps it in
-    // ERR), and a MULTI refused for it is an EXECABORT listing each refusal.
-    let oom = err.code() == Some("OOM") || {
-        let text = err.to_string();
-        text.contains("OOM") && text.contains("command not allowed when used memory")
-    };
-    match err.code() {
-        Some("VEHICLELIMIT") => {
-            let max = err.detail().and_then(|d| d.split_whitespace().nth(1)).unwrap_or("?");
-            return StoreError::Full(format!(
-                "the vehicle is new, and Redis is using 90% of its maxmemory of {max} bytes, \
-the rest kept for the vehicles it holds, which keep working; raise Redis' maxmemory \
-(REDIS_MAXMEMORY in the Compose file)"
-            ));
-        }
-        _ if oom => {
-            return StoreError::Full(
-                "Redis is at its maxmemory (noeviction) and refuses writes; raise Redis' maxmemory \
-(REDIS_MAXMEMORY in the Compose file)"
-                    .to_owned(),
-            );
-        }
-        _ => {}
-    }
-    match err.kind() {
-        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Internal(err.into()),
-        _ => StoreError::Unavailable(err.into()),
     }
 }
 
@@ -386,93 +279,19 @@ impl Store for RedisStore {
         }
     }
 
-    /// Counts the vehicles' meta hashes with `SCAN`, which never blocks Redis
-    /// for long; each step has its own deadline.
+    /// Counts the vehicles' meta hashes with `SCAN` (see `list.rs`).
     async fn vehicle_count(&self) -> Result<u64, StoreError> {
-        let mut cursor: u64 = 0;
-        let mut count = 0;
-        loop {
-            let (next, keys): (u64, Vec<redis::Value>) = self
-                .with_deadline(async |c| {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg("tributary:{*}:meta")
-                        .arg("COUNT")
-                        .arg(10_000)
-                        .arg("TYPE")
-                        .arg("hash")
-                        .query_async(c)
-                        .await
-                })
-                .await?;
-            count += keys.len() as u64;
-            if next == 0 {
-                return Ok(count);
-            }
-            cursor = next;
-        }
+        self.scan_vehicle_count().await
     }
 
-    /// `SCAN`s the vehicles' meta hashes (never `KEYS`, which blocks Redis for
-    /// the whole keyspace), a few steps at most, then reads each one's
-    /// `last_seen` in one pipeline. The cursor is Redis' own; ids a step found
-    /// beyond the page's limit wait in it.
+    /// A page of vehicles, `SCAN`ned (see `list.rs`).
     async fn list_vehicles(
         &self,
         prefix: &VehiclePrefix,
         cursor: &VehicleCursor,
         limit: usize,
     ) -> Result<VehiclePage, StoreError> {
-        let pattern = format!("tributary:{{{}*}}:meta", escape_glob(prefix.as_str()));
-        let mut found: Vec<VehicleId> =
-            cursor.pending.iter().filter(|vehicle| prefix.matches(vehicle)).cloned().collect();
-        let mut resume = cursor.resume;
-        let mut steps = 0;
-        while found.len() < limit
-            && steps < MAX_SCAN_STEPS
-            && let Some(at) = resume
-        {
-            let count = limit - found.len();
-            let (next, keys): (u64, Vec<String>) = self
-                .with_deadline(async |c| {
-                    redis::cmd("SCAN")
-                        .arg(at)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(count)
-                        .arg("TYPE")
-                        .arg("hash")
-                        .query_async(c)
-                        .await
-                })
-                .await?;
-            found.extend(keys.iter().filter_map(|key| Self::vehicle_of_meta_key(key)));
-            resume = (next != 0).then_some(next);
-            steps += 1;
-        }
-        let pending = found.split_off(found.len().min(limit));
-        let next =
-            (!pending.is_empty() || resume.is_some()).then_some(VehicleCursor { pending, resume });
-        if found.is_empty() {
-            return Ok(VehiclePage::newest_first(Vec::new(), next));
-        }
-        let mut pipe = redis::pipe();
-        for vehicle in &found {
-            pipe.hget(Self::meta_key(vehicle), "last_seen");
-        }
-        let last_seen: Vec<Option<i64>> =
-            self.with_deadline(async |c| pipe.query_async(c).await).await?;
-        // A vehicle that expired since the scan found it is left out.
-        let vehicles = found
-            .into_iter()
-            .zip(last_seen)
-            .filter_map(|(vehicle, at)| {
-                Some(VehicleSeen { vehicle, last_seen: Timestamp::from_micros(at?)? })
-            })
-            .collect();
-        Ok(VehiclePage::newest_first(vehicles, next))
+        self.scan_vehicle_page(prefix, cursor, limit).await
     }
 
     fn kind(&self) -> &'static str {
@@ -497,12 +316,6 @@ mod tests {
             assert_eq!(sample.at.as_micros(), 1_764_268_317_000_000);
         }
         assert_eq!(parse_member("garbage"), None);
-    }
-
-    #[test]
-    fn glob_characters_are_matched_literally() {
-        assert_eq!(escape_glob("car.1_a"), "car.1_a");
-        assert_eq!(escape_glob(r"a*b?[c]\d-e"), r"a\*b\?\[c\]\\d-e");
     }
 
     #[test]
