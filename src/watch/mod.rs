@@ -9,8 +9,11 @@
 //! the cursor; not worth a crate) every event and every second, so ages
 //! advance; piped, it prints one line per event. When the stream breaks it
 //! reconnects with exponential backoff and says so on stderr; the server then
-//! starts again with a snapshot.
+//! starts again with a snapshot.//!
+//! Files: this one holds the stream client and its reconnect loop; `screen`
+//! the state shown and its drawing; `table` the pure rendering.
 
+mod screen;
 mod table;
 
 pub use table::{age, number, render_line, render_table};
@@ -26,8 +29,8 @@ use futures_util::StreamExt;
 use reqwest::{StatusCode, header};
 use serde::Deserialize;
 
+use self::screen::Screen;
 use crate::config::WatchSettings;
-use crate::domain::Clock;
 use crate::live::SignalSummary;
 
 /// Reconnection backoff: doubles from the first to the last.
@@ -193,96 +196,6 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// What is shown: the vehicle's state, on a terminal as a table.
-struct Screen {
-    vehicle: String,
-    out: Box<dyn Write + Send>,
-    terminal: bool,
-    signals: BTreeMap<String, SignalSummary>,
-    status: String,
-    received_snapshot: bool,
-    /// Lines drawn so far (a terminal is cleared before the first drawing).
-    drawn: bool,
-    clock: Clock,
-}
-
-impl Screen {
-    fn new(vehicle: String, out: Box<dyn Write + Send>, terminal: bool) -> Self {
-        Self {
-            vehicle,
-            out,
-            terminal,
-            signals: BTreeMap::new(),
-            status: "connecting".into(),
-            received_snapshot: false,
-            drawn: false,
-            clock: Clock::new(),
-        }
-    }
-
-    fn set_status(&mut self, status: String) {
-        self.status = status;
-        self.redraw();
-    }
-
-    fn event(&mut self, name: &str, id: &str, frame: Option<Frame>) {
-        let (signals, skipped) = frame.map_or((BTreeMap::new(), None), |f| (f.signals, f.skipped));
-        if !self.terminal {
-            let line = render_line(name, id, skipped, &signals);
-            let _ = writeln!(self.out, "{line}").and_then(|()| self.out.flush());
-        }
-        match name {
-            "snapshot" => {
-                self.signals = signals;
-                self.received_snapshot = true;
-            }
-            "update" => self.signals.extend(signals),
-            _ => {}
-        }
-        self.redraw();
-    }
-
-    fn redraw(&mut self) {
-        if !self.terminal {
-            return;
-        }
-        let lines = render_table(&self.vehicle, &self.status, &self.signals, self.clock.now());
-        let mut out = String::new();
-        if !self.drawn {
-            // Hide the cursor, clear the screen.
-            out.push_str("\x1b[?25l\x1b[2J");
-            self.drawn = true;
-        }
-        // Home; each line clears what was left of the previous drawing; clear below.
-        out.push_str("\x1b[H");
-        for line in lines {
-            out.push_str(&line);
-            out.push_str("\x1b[K\n");
-        }
-        out.push_str("\x1b[J");
-        let _ = self.out.write_all(out.as_bytes()).and_then(|()| self.out.flush());
-    }
-
-    /// Waits `delay`, keeping the ages on the table current.
-    async fn idle(&mut self, delay: Duration) {
-        let until = tokio::time::Instant::now() + delay;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return,
-                _ = tick.tick() => self.redraw(),
-            }
-        }
-    }
-
-    /// Gives the cursor back.
-    fn finish(&mut self) {
-        if self.terminal && self.drawn {
-            let _ = self.out.write_all(b"\x1b[?25h").and_then(|()| self.out.flush());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -294,7 +207,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::domain::{Catalog, Reading, SignalName, StampedBy, VehicleId};
+    use crate::domain::{Catalog, Clock, Reading, SignalName, StampedBy, VehicleId};
     use crate::live::{Hub, LiveMetrics, LiveSettings, MemoryFeed, StoreSummaries, sse};
     use crate::store::{MemoryStore, Store};
 
