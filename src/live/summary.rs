@@ -12,13 +12,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::{Aggregate, Catalog, SignalName, Timestamp, VehicleId};
 use crate::store::{DynStore, SignalHistory, StoreError};
 
-/// Aggregates of one signal over its window: the JSON of an entry of
-/// `GET /v1/vehicles/{id}`'s `signals`, field for field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Aggregates of one signal over its window.
+// One type for both surfaces: `/v1` serves it (an entry of
+// `GET /v1/vehicles/{id}`'s `signals`, and the figures of a signal's window)
+// and documents it as the `SignalSummary` schema, whose descriptions are
+// these doc comments; streams carry it; `watch` reads it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SignalSummary {
     /// The newest value by timestamp.
     pub current: Option<f64>,
@@ -28,11 +32,14 @@ pub struct SignalSummary {
     pub max: Option<f64>,
     /// Readings in the window.
     pub count: usize,
-    /// Distinct readings since the vehicle was first seen (within retention).
+    /// Distinct readings since the vehicle was first seen (within retention); a
+    /// device-stamped reading that arrives older than every reading of a full
+    /// window is not counted, since it cannot be told from a resend.
     pub total: u64,
     pub unit: String,
     /// Timestamp of the newest reading.
     #[serde(deserialize_with = "optional_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<Timestamp>,
 }
 

@@ -134,7 +134,7 @@ pub async fn get_vehicle(
         .iter()
         .filter_map(|spec| {
             let signal = history.signals.get(&spec.name)?;
-            Some((spec.name.to_string(), SignalSummary::new(spec, Some(signal))))
+            Some((spec.name.to_string(), SignalSummary::new(&spec.unit, Some(signal))))
         })
         .collect();
     Ok(Json(VehicleSummary {
@@ -181,7 +181,7 @@ pub async fn get_signal(
         readings: signal
             .map(|s| s.samples.iter().map(ReadingOut::from).collect())
             .unwrap_or_default(),
-        summary: SignalSummary::new(spec, signal),
+        summary: SignalSummary::new(&spec.unit, signal),
     }))
 }
 

@@ -9,9 +9,8 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::domain::{Aggregate, MAX_BATCH, Sample, SignalSpec, Timestamp};
+use crate::domain::{MAX_BATCH, Sample, Timestamp};
 use crate::http::openapi::{TimestampSchema, VehicleIdSchema};
-use crate::store::SignalHistory;
 
 /// The name of `ReadingObject`'s schema, which `openapi` completes from the catalog.
 pub(super) const READING_OBJECT: &str = "ReadingObject";
@@ -86,42 +85,9 @@ pub struct Accepted {
     pub(super) accepted: usize,
 }
 
-/// Aggregates of one signal over its window.
-#[derive(Serialize, ToSchema)]
-pub struct SignalSummary {
-    /// The newest value by timestamp.
-    pub(super) current: Option<f64>,
-    /// Mean of the values in the window.
-    pub(super) average: Option<f64>,
-    pub(super) min: Option<f64>,
-    pub(super) max: Option<f64>,
-    /// Readings in the window.
-    pub(super) count: usize,
-    /// Distinct readings since the vehicle was first seen (within retention); a
-    /// device-stamped reading that arrives older than every reading of a full
-    /// window is not counted, since it cannot be told from a resend.
-    pub(super) total: u64,
-    pub(super) unit: String,
-    /// Timestamp of the newest reading.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub(super) updated_at: Option<Timestamp>,
-}
-
-impl SignalSummary {
-    pub(super) fn new(spec: &SignalSpec, history: Option<&SignalHistory>) -> Self {
-        let aggregate = history.and_then(|h| Aggregate::of(&h.samples));
-        Self {
-            current: aggregate.map(|a| a.current),
-            average: aggregate.map(|a| a.average),
-            min: aggregate.map(|a| a.min),
-            max: aggregate.map(|a| a.max),
-            count: aggregate.map_or(0, |a| a.count),
-            total: history.map_or(0, |h| h.total),
-            unit: spec.unit.clone(),
-            updated_at: aggregate.map(|a| a.updated_at),
-        }
-    }
-}
+/// Aggregates of one signal over its window: one type with the streams
+/// (see `live::SignalSummary`), so the two cannot drift apart.
+pub use crate::live::SignalSummary;
 
 #[derive(Serialize, ToSchema)]
 pub struct VehicleSummary {
