@@ -186,9 +186,11 @@ async fn a_connection_that_goes_silent_is_replaced_and_the_streams_resynced() {
     proxy.forward_new_connections();
     assert_eq!(next_event(&mut events).await, FeedEvent::Resync(Resync::All));
     assert!(proxy.connections() >= 2, "a new connection was made");
-    // Redis still counts the stalled connection, until its pub/sub output
-    // buffer limit cuts it: a half-open subscriber costs Redis a little.
-    assert_eq!(publish(&redis, &vehicle, "engine_rpm"), 2);
+    // The new connection is subscribed. Redis may still count the stalled one
+    // too (until its output buffer limit or the proxy's close cuts it), so the
+    // count is 1 or 2 depending on timing: only the new one matters here.
+    let receivers = publish(&redis, &vehicle, "engine_rpm");
+    assert!((1..=2).contains(&receivers), "{receivers} subscribers received it");
     assert!(matches!(next_event(&mut events).await, FeedEvent::Touched(_)));
 }
 
