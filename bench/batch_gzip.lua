@@ -7,6 +7,6 @@ local path = assert(os.getenv("BATCH_GZIP"), "BATCH_GZIP is not set: run the ben
 local file = assert(io.open(path, "rb"))
 local body = file:read("*a")
 file:close()
-local headers = lib.headers(nil) or {}
+local headers = lib.headers(nil)
 headers["Content-Encoding"] = "gzip"
 lib.serve({ wrk.format("POST", "/v1/vehicles/default/readings", headers, body) })

@@ -40,13 +40,17 @@ local function token(index)
     return assert(tokens[index + 1], "TOKENS has no token for vehicle " .. index)
 end
 
--- The headers of a request about fleet vehicle `index` (nil: `default`).
+-- The headers of a request about fleet vehicle `index` (nil: `default`):
+-- always the JSON content type (wrk.format takes the table given instead of
+-- wrk.headers, not merged with it, and the floor's Json extractor refuses a
+-- body without it), and the vehicle's token when auth is on.
 function lib.headers(index)
+    local headers = { ["Content-Type"] = "application/json" }
     local t = token(index)
-    if t == nil then
-        return nil
+    if t ~= nil then
+        headers["Authorization"] = "Bearer " .. t
     end
-    return { Authorization = "Bearer " .. t }
+    return headers
 end
 
 -- Each thread gets a number (1, 2, …), so threads start at different vehicles.
@@ -111,8 +115,8 @@ function lib.serve_posts(count, path, body)
     local status_end = #"POST / HTTP/1.1\r\n"
     local rest = template:sub(status_end + 1)
     serve_each(count, function(i)
-        local headers = lib.headers(i - 1)
-        local auth = headers and ("Authorization: " .. headers.Authorization .. "\r\n") or ""
+        local token = lib.headers(i - 1).Authorization
+        local auth = token and ("Authorization: " .. token .. "\r\n") or ""
         return "POST " .. path(i - 1) .. " HTTP/1.1\r\n" .. auth .. rest
     end)
 end
