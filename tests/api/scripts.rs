@@ -35,7 +35,7 @@ fn no_script_hard_codes_a_path_into_target() {
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
-    scripts.push(Path::new(ROOT).join("bench/run"));
+    scripts.extend(["bench/run", "bench/stream"].map(|script| Path::new(ROOT).join(script)));
     for script in scripts {
         let text = std::fs::read_to_string(&script).unwrap();
         for (number, line) in text.lines().enumerate() {
