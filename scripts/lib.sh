@@ -32,14 +32,18 @@ target_dir() {
 # Builds binary $1 (debug) and prints its path, as cargo reports it: right
 # whatever target directory cargo uses (CARGO_TARGET_DIR, a config file, a
 # wrapper that picks one per worktree).
+# Built with --tests so that its dependencies have the same features as
+# `cargo test`'s build (dev-dependencies unify features): after the tests this
+# is a no-op instead of a second build of the whole tree.
 built_binary() { # name
-    cargo build --locked --quiet --bin "$1" --message-format=json-render-diagnostics |
+    cargo build --locked --quiet --bin "$1" --tests --message-format=json-render-diagnostics |
         python3 -c '
 import json, sys
 for line in sys.stdin:
     message = json.loads(line)
     if message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message["target"]["name"] == sys.argv[1]:
+            and message["target"]["name"] == sys.argv[1] \
+            and "bin" in message["target"]["kind"] and not message["profile"]["test"]:
         print(message["executable"])
 ' "$1"
 }
