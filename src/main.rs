@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         },
         Command::Simulate(settings) => {
             let run = async {
-                tributary::telemetry::init(&cli.log)?;
+                let _log = tributary::telemetry::init(&cli.log)?;
                 tributary::simulate::run(settings, tributary::startup::shutdown_signal()).await
             };
             match run.await {
@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
         }
         Command::Watch(settings) => {
             let run = async {
-                tributary::telemetry::init(&cli.log)?;
+                let _log = tributary::telemetry::init(&cli.log)?;
                 tributary::watch::run(settings, tributary::startup::shutdown_signal()).await
             };
             match run.await {
@@ -58,7 +58,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve(settings) => {
             let run = async {
-                tributary::telemetry::init(&cli.log)?;
+                let _log = tributary::telemetry::init(&cli.log)?;
                 // Before binding, so that a signal during start-up is handled too.
                 let stop = tributary::startup::shutdown_signal();
                 Application::build(&settings).await?.run_until(stop).await

@@ -36,6 +36,7 @@ pub const BUILD_COMMIT: &str = match option_env!("TRIBUTARY_BUILD_COMMIT") {
     _ => "unknown",
 };
 const AUTH_REFUSALS: &str = "tributary_auth_refusals_total";
+const LOG_LINES_DROPPED: &str = "tributary_log_lines_dropped_total";
 
 /// Latency buckets, in seconds: from 100 µs (a memory-store request) to 10 s.
 const BUCKETS: &[f64] = &[
@@ -44,7 +45,7 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// Every metric's name, unit and help text.
-const DESCRIPTIONS: [(&str, Unit, &str); 13] = [
+const DESCRIPTIONS: [(&str, Unit, &str); 14] = [
     (HTTP_REQUESTS, Unit::Count, "HTTP requests answered, by method, route and status."),
     (HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by method and route."),
     (HTTP_IN_FLIGHT, Unit::Count, "HTTP requests being handled now."),
@@ -70,6 +71,11 @@ const DESCRIPTIONS: [(&str, Unit, &str); 13] = [
         Unit::Count,
         "Requests refused for their token (401, 400) or its scope (403), by reason.",
     ),
+    (
+        LOG_LINES_DROPPED,
+        Unit::Count,
+        "Log lines (access log included) dropped because stderr did not keep up.",
+    ),
 ];
 
 static METADATA: Metadata<'static> =
@@ -94,6 +100,7 @@ struct Inner {
     rate_limited: Counter,
     readings_accepted: Counter,
     vehicles: Gauge,
+    log_lines_dropped: Counter,
     store_durations: Vec<(&'static str, Histogram)>,
     process: metrics_process::Collector,
 }
@@ -140,6 +147,7 @@ impl Metrics {
             rate_limited: recorder.register_counter(&fixed(RATE_LIMITED), &METADATA),
             readings_accepted: recorder.register_counter(&fixed(READINGS_ACCEPTED), &METADATA),
             vehicles: recorder.register_gauge(&fixed(VEHICLES), &METADATA),
+            log_lines_dropped: recorder.register_counter(&fixed(LOG_LINES_DROPPED), &METADATA),
             store_durations: STORE_OPERATIONS
                 .iter()
                 .map(|&operation| (operation, store_duration(&recorder, operation)))
@@ -157,6 +165,7 @@ impl Metrics {
         // The process series are read now, through this recorder rather than
         // a global one (see the module's header).
         metrics::with_local_recorder(&self.inner.recorder, || self.inner.process.collect());
+        self.inner.log_lines_dropped.absolute(crate::telemetry::dropped_lines());
         self.inner.handle.render()
     }
 

@@ -80,6 +80,7 @@ impl Application {
                 state.fleet.store().upkeep(),
                 Some(state.metrics.upkeep()),
                 state.fleet.limiter().map(VehicleLimiter::upkeep),
+                Some(crate::telemetry::upkeep()),
             ]
             .into_iter()
             .flatten(),

@@ -1,25 +1,81 @@
-//! Logging setup: human-readable by default, one JSON object per line when asked.
+//! Logging setup: human-readable by default, one JSON object per line when
+//! asked, and the access log (one line per request, see `http::access`).
+//!
+//! Every line goes through tracing-appender's lossy non-blocking writer: a
+//! thread of its own writes them to stderr, in batches, and a request never
+//! waits for it. When stderr does not keep up (or nobody reads it: a full pipe
+//! once froze the whole server), lines are dropped and counted
+//! ([`dropped_lines`], `tributary_log_lines_dropped_total`, and a warning every
+//! ten seconds while it goes on) rather than queued without bound.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
+use crate::upkeep::Upkeep;
+
+/// Lines waiting for the writer thread at most; past this they are dropped.
+const BUFFERED_LINES: usize = 32 * 1024;
+
+/// Where the access log goes, once `init` has installed the logger with the
+/// access log on.
+pub struct AccessSink {
+    pub format: LogFormat,
+    writer: NonBlocking,
+}
+
+impl AccessSink {
+    /// Hands one whole line (with its newline) to the writer thread, or drops
+    /// it (counted) when the thread is that far behind. Never blocks.
+    pub fn write_line(&self, line: &[u8]) {
+        // One `write` is one message to the thread, so a line is never split.
+        let _ = self.writer.clone().write(line);
+    }
+}
+
+static ACCESS: OnceLock<AccessSink> = OnceLock::new();
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// The access log's sink, if the logger is installed and the access log on.
+pub fn access_sink() -> Option<&'static AccessSink> {
+    ACCESS.get()
+}
+
+/// Log lines dropped so far because the writer fell behind.
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |counter| counter.dropped_lines() as u64)
+}
+
+/// Flushes what is still buffered when dropped: hold it until the program ends.
+#[must_use = "the last log lines are lost if the guard is dropped early"]
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
 
 /// Installs the global subscriber. Logs go to stderr, so a command's own output
 /// (the simulator's summary) stays clean on stdout.
-pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
+pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
     let filter = EnvFilter::try_new(&settings.filter).map_err(|e| {
         anyhow::anyhow!("TRIBUTARY_LOG={:?} is not a valid filter: {e}", settings.filter)
     })?;
+    let ansi = std::io::stderr().is_terminal();
+    // Buffered: the thread flushes whenever it has written every line waiting,
+    // so a burst is a few large writes rather than a system call per line.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .thread_name("tributary-log")
+        .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let _ = DROPPED.set(writer.error_counter());
+    if settings.access_log.is_on() {
+        let _ = ACCESS.set(AccessSink { format: settings.format, writer: writer.clone() });
+    }
     // Colours only on a terminal: escape codes in a log file or `docker logs` are noise.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let installed = match settings.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
@@ -29,7 +85,32 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
             .with_span_list(false)
             .try_init(),
     };
-    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))?;
+    Ok(LogGuard(guard))
+}
+
+/// A warning every ten seconds in which log lines were dropped, with how many.
+pub fn upkeep() -> Upkeep {
+    Box::pin(async {
+        if DROPPED.get().is_none() {
+            return; // No logger of ours: nothing can be dropped.
+        }
+        let mut reported = 0;
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let dropped = dropped_lines();
+            if dropped > reported {
+                tracing::warn!(
+                    dropped = dropped - reported,
+                    total = dropped,
+                    "log lines dropped: stderr is not keeping up (is anything reading it?)"
+                );
+                reported = dropped;
+            }
+        }
+    })
 }
 
 /// Lets one log line through per second and counts the rest, for events that

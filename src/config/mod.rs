@@ -58,6 +58,22 @@ pub struct LogSettings {
     /// Log format.
     #[arg(long = "log-format", env = "TRIBUTARY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub format: LogFormat,
+    /// The access log: a line per request (method, route, vehicle, status,
+    /// latency, request id) in the log format, whatever the log filter.
+    #[arg(long = "access-log", env = "TRIBUTARY_ACCESS_LOG", value_enum, default_value_t = AccessLog::On, global = true)]
+    pub access_log: AccessLog,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLog {
+    On,
+    Off,
+}
+
+impl AccessLog {
+    pub fn is_on(self) -> bool {
+        self == Self::On
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
-//! The middleware every request passes through: admission (see `admission`),
-//! metrics, the request's span and debug line, and the one place where the
-//! cause of a failed answer is logged (`IntoResponse` only attaches it).
+//! The middleware every request passes through: the request id and the
+//! access-log line (see `access`), admission (see `admission`), metrics, the
+//! request's span, and the one place where the cause of a failed answer is
+//! logged (`IntoResponse` only attaches it).
 
 use std::time::Instant;
 
@@ -10,16 +11,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use super::access::{AccessLine, RequestId, RequestScope, X_REQUEST_ID};
 use super::admission::admit;
 use super::problem::{AuthRefusal, Failure, ProblemType};
 use super::state::AppState;
 use crate::telemetry::Throttle;
 
-/// Admission (see `admit`), metrics for every request, and a log line at
-/// debug level: at thousands of requests a second, a line each would cost more
-/// than the request, and the metrics count them. The causes of store failures
-/// are logged here, at most a line a second. Bodies are never logged. Handlers
-/// add the vehicle to the span.
+/// The request id, admission (see `admit`), metrics and the access-log line
+/// for every request. The causes of store failures are logged here, at most a
+/// line a second. Bodies are never logged. Handlers add the vehicle to the
+/// span and to the request's scope.
 pub(super) async fn observe_request(
     State(state): State<AppState>,
     request: Request,
@@ -36,11 +37,16 @@ pub(super) async fn observe_request(
         vehicle = tracing::field::Empty,
     );
     let started = Instant::now();
-    let response = match admit(&state, request.uri().path()) {
-        Ok(_in_flight) => next.run(request).instrument(span.clone()).await,
-        Err(shed) => shed.into_response(),
+    let scope = RequestScope::new(RequestId::of(request.headers()));
+    let handled = async {
+        match admit(&state, request.uri().path()) {
+            Ok(_in_flight) => next.run(request).instrument(span.clone()).await,
+            Err(shed) => shed.into_response(),
+        }
     };
+    let (scope, mut response) = scope.run(handled).await;
     let elapsed = started.elapsed();
+    response.headers_mut().insert(X_REQUEST_ID.clone(), scope.id.header_value().clone());
     let status = response.status();
     state.metrics.request_finished(method, route, status.as_u16(), elapsed);
     if method == "POST" && is_write_route(route) && !status.is_success() {
@@ -50,16 +56,27 @@ pub(super) async fn observe_request(
     if let Some(AuthRefusal(reason)) = response.extensions().get::<AuthRefusal>() {
         state.metrics.auth_refused(reason);
     }
-    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| {
-        if let Some(Failure(err)) = response.extensions().get::<Failure>() {
-            static STORE_FAILURES: Throttle = Throttle::new();
-            if let Some(suppressed) = STORE_FAILURES.allow() {
-                tracing::error!(error = %err.report(), suppressed, "store failure");
-            }
+    if let Some(Failure(err)) = response.extensions().get::<Failure>() {
+        static STORE_FAILURES: Throttle = Throttle::new();
+        if let Some(suppressed) = STORE_FAILURES.allow() {
+            span.in_scope(|| {
+                let request_id = scope.id.as_str();
+                tracing::error!(error = %err.report(), suppressed, request_id, "store failure");
+            });
         }
-        tracing::debug!(status = status.as_u16(), latency_us, "request finished");
-    });
+    }
+    if let Some(sink) = crate::telemetry::access_sink() {
+        let vehicle = scope.vehicle();
+        let line = AccessLine {
+            method,
+            route,
+            vehicle: vehicle.as_ref(),
+            status: status.as_u16(),
+            latency: elapsed,
+            id: &scope.id,
+        };
+        line.write_to(sink);
+    }
     response
 }
 

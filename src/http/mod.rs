@@ -10,8 +10,8 @@
 //! Beside them, what the surfaces share: the state ([`state`]), request bodies
 //! ([`body`]), reading objects ([`wire`]), the vehicle a request is about
 //! ([`vehicle`]), errors ([`problem`], and [`conversions`] from the layers
-//! below), the OpenAPI pieces ([`openapi`]), the in-flight limit
-//! ([`admission`]), who is calling ([`caller`]), browser headers and CORS
+//! below), the OpenAPI pieces ([`openapi`]), request ids and the access log
+//! ([`access`]), the in-flight limit ([`admission`]), who is calling ([`caller`]), browser headers and CORS
 //! ([`browser`]) and the middleware. The layer calls the fleet service and
 //! the domain, never a particular store.
 //!
@@ -23,6 +23,7 @@
 //! above all, are too small to gain from it, and `text/event-stream` is never
 //! compressed (it would be buffered).
 
+pub mod access;
 mod admission;
 pub mod body;
 mod browser;

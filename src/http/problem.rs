@@ -239,6 +239,10 @@ pub struct Problem {
     /// The vehicle the token does not hold, for `forbidden`.
     #[serde(skip_serializing_if = "Option::is_none")]
     vehicle: Option<String>,
+    /// The request's id, also in the answer's `X-Request-Id` and the access
+    /// log: the client's own `X-Request-Id` when it sent a sane one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 /// Which rate limit refused a request, and when to try again.
@@ -324,6 +328,7 @@ impl IntoResponse for ApiError {
             limit,
             scope,
             vehicle,
+            request_id: super::access::current_id(),
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response

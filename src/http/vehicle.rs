@@ -65,6 +65,7 @@ pub fn named_or_own(named: Option<VehicleId>, caller: &Identity) -> VehicleId {
 
 fn identified(vehicle: VehicleId) -> VehicleId {
     tracing::Span::current().record("vehicle", vehicle.as_str());
+    super::access::note_vehicle(&vehicle);
     vehicle
 }
 

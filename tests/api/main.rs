@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod common;
+mod access_log;
 mod auth;
 mod browser;
 mod compression;

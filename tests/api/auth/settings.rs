@@ -141,7 +141,7 @@ async fn a_token_in_a_url_is_never_logged_even_at_debug_level() {
     }
     let logs = eventually(Duration::from_secs(5), "the requests' log lines", || async {
         let logs = std::fs::read_to_string(log.path()).unwrap();
-        (logs.matches("request finished").count() >= 4).then_some(logs)
+        (logs.matches("tributary::access: request").count() >= 4).then_some(logs)
     })
     .await;
     assert!(!logs.contains("c2VjcmV0LXNpZ25hdHVyZS1tYXJr"), "the token was logged:\n{logs}");

@@ -119,6 +119,8 @@ impl Answer {
         assert!(body["title"].is_string(), "{body}");
         let detail = body["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(needle), "detail {detail:?} should mention {needle:?}");
+        // Every problem names its request, as the answer's header does.
+        assert_eq!(body["request_id"], self.header("x-request-id"), "{body}");
         body
     }
 }
