@@ -4,6 +4,7 @@
 //! ("parse, don't validate"); everything downstream can trust them.
 
 pub mod clock;
+pub mod rate;
 pub mod reading;
 pub mod signal;
 pub mod vehicle;

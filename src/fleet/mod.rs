@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 pub use self::error::{FleetError, RateLimited};
 pub use self::rate_limit::VehicleLimiter;
 use crate::auth::Identity;
+use crate::domain::rate::Quota;
 use crate::domain::{Aggregate, Clock, Reading, SignalName, VehicleId, VehiclePrefix};
 use crate::metrics::Metrics;
 use crate::store::{DynStore, StoreError, VehicleCursor, VehicleHistory, VehiclePage};
@@ -84,11 +85,31 @@ impl Fleet {
         readings: &[Reading],
     ) -> Result<(), FleetError> {
         caller.may_record(vehicle)?;
-        if let Some(limiter) = &self.limiter {
-            limiter.admit(vehicle, readings.len()).inspect_err(|_| self.metrics.rate_limited())?;
-        }
         let received_at = self.clock.now();
-        self.observe("record", self.store.record(vehicle, readings, received_at)).await?;
+        match &self.limiter {
+            // The store applies the limit in the same lookup as the write.
+            Some(limiter) if self.store.keeps_rate_state() => {
+                let recorded = self.store.record_within(
+                    vehicle,
+                    readings,
+                    received_at,
+                    limiter.quota(),
+                    Quota::now(),
+                );
+                if let Err(exceeded) = self.observe("record", recorded).await? {
+                    self.metrics.rate_limited();
+                    return Err(limiter.refusal(vehicle, readings.len(), exceeded).into());
+                }
+            }
+            limiter => {
+                if let Some(limiter) = limiter {
+                    limiter
+                        .admit(vehicle, readings.len())
+                        .inspect_err(|_| self.metrics.rate_limited())?;
+                }
+                self.observe("record", self.store.record(vehicle, readings, received_at)).await?;
+            }
+        }
         self.metrics.readings_accepted(readings.len());
         Ok(())
     }

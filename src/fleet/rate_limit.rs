@@ -5,23 +5,27 @@
 //! requests: a batch of 100 costs 100. Buckets of vehicles that have been quiet
 //! long enough to be full again are dropped every minute, so the map holds only
 //! vehicles sending now.
+//!
+//! A store that keeps each vehicle's rate state beside its data (the embedded
+//! store, see `domain::rate`) applies the same [`Quota`] itself, in the same
+//! lookup as the write; this limiter's map then stays empty.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use super::RateLimited;
 use crate::domain::VehicleId;
+use crate::domain::rate::{Exceeded, Quota, weight};
 use crate::upkeep::{self, Upkeep};
 
 pub struct VehicleLimiter {
     limiter: DefaultKeyedRateLimiter<VehicleId>,
     clock: DefaultClock,
-    readings_per_second: NonZeroU32,
-    burst: NonZeroU32,
+    quota: Quota,
 }
 
 impl VehicleLimiter {
@@ -29,33 +33,44 @@ impl VehicleLimiter {
     pub fn new(readings_per_second: u32, burst: u32) -> Option<Arc<Self>> {
         let readings_per_second = NonZeroU32::new(readings_per_second)?;
         let burst = NonZeroU32::new(burst).unwrap_or(readings_per_second);
-        let quota = Quota::per_second(readings_per_second).allow_burst(burst);
+        let quota = governor::Quota::per_second(readings_per_second).allow_burst(burst);
         let limiter = Arc::new(Self {
             limiter: RateLimiter::dashmap(quota),
             clock: DefaultClock::default(),
-            readings_per_second,
-            burst,
+            quota: Quota::new(readings_per_second, burst),
         });
         Some(limiter)
     }
 
-    /// Takes `readings` from the vehicle's bucket, or refuses them all.
-    pub fn admit(&self, vehicle: &VehicleId, readings: usize) -> Result<(), RateLimited> {
-        let n = NonZeroU32::new(u32::try_from(readings.max(1)).unwrap_or(u32::MAX))
-            .expect("at least one");
-        let retry_after = match self.limiter.check_key_n(vehicle, n) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(not_until)) => not_until.wait_time_from(self.clock.now()),
+    /// The limit, for a store that applies it itself.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    /// The refusal of `readings` readings of `vehicle` that `exceeded` the quota.
+    pub fn refusal(&self, vehicle: &VehicleId, readings: usize, exceeded: Exceeded) -> RateLimited {
+        let retry_after = match exceeded {
+            Exceeded::Until(wait) => wait,
             // More than a whole burst at once: it can never pass as one request.
-            Err(_) => Duration::from_secs(1),
+            Exceeded::Burst => Duration::from_secs(1),
         };
-        Err(RateLimited {
+        RateLimited {
             vehicle: vehicle.clone(),
-            readings_per_second: self.readings_per_second.get(),
-            burst: self.burst.get(),
+            readings_per_second: self.quota.readings_per_second().get(),
+            burst: self.quota.burst().get(),
             requested: readings,
             retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
-        })
+        }
+    }
+
+    /// Takes `readings` from the vehicle's bucket, or refuses them all.
+    pub fn admit(&self, vehicle: &VehicleId, readings: usize) -> Result<(), RateLimited> {
+        let exceeded = match self.limiter.check_key_n(vehicle, weight(readings)) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(not_until)) => Exceeded::Until(not_until.wait_time_from(self.clock.now())),
+            Err(_) => Exceeded::Burst,
+        };
+        Err(self.refusal(vehicle, readings, exceeded))
     }
 
     /// Drops the buckets of quiet vehicles once a minute, while the limiter is

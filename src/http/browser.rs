@@ -7,34 +7,37 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// `router` with the browser headers, and CORS when `origins` is not empty.
-pub(super) fn layers(router: Router, origins: Vec<HeaderValue>) -> Router {
-    let router = router
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    if origins.is_empty() {
-        return router;
-    }
-    // Outermost, so that a preflight (which carries no token) is answered here.
-    router.layer(cors(origins))
+/// `X-Content-Type-Options: nosniff` on every answer.
+pub(super) fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    )
 }
 
-fn cors(origins: Vec<HeaderValue>) -> CorsLayer {
-    CorsLayer::new()
+/// `Cache-Control: no-store` on every answer that does not say otherwise.
+pub(super) fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    )
+}
+
+/// CORS for `origins`, if there are any. Outermost of the layers, so that a
+/// preflight (which carries no token) is answered there.
+pub(super) fn cors(origins: Vec<HeaderValue>) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER, header::LOCATION])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(cors)
 }

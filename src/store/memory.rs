@@ -18,6 +18,7 @@ use super::{
     SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
     VehicleSeen,
 };
+use crate::domain::rate::{Exceeded, Quota, RateState, weight};
 use crate::domain::window::{Inserted, Window};
 use crate::domain::{
     Aggregate, Clock, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix,
@@ -27,6 +28,9 @@ use crate::upkeep::{self, Upkeep};
 #[derive(Debug)]
 struct Entry {
     last_seen: Timestamp,
+    /// The vehicle's rate-limit state, here so that one lookup serves the
+    /// limit and the write (see `domain::rate`).
+    rate: RateState,
     /// The vehicle's signals, in a list rather than a map: a vehicle has a few
     /// signals, and a short list is one allocation, one place in memory to
     /// fetch for a fleet that does not fit in the cache, and searched faster
@@ -137,24 +141,37 @@ fn walk_position(vehicle: &VehicleId) -> u64 {
     hasher.finish()
 }
 
-#[async_trait]
-impl Store for MemoryStore {
-    async fn record(
+impl MemoryStore {
+    /// `record`, if `limit` (a quota and the time now) admits the readings.
+    fn record_limited(
         &self,
         vehicle: &VehicleId,
         readings: &[Reading],
         received_at: Timestamp,
-    ) -> Result<(), StoreError> {
+        limit: Option<(&Quota, u64)>,
+    ) -> Result<Result<(), Exceeded>, StoreError> {
         let capacity = self.shared.limits.window;
         let max_vehicles = self.shared.limits.max_vehicles;
+        let weight = weight(readings.len());
         let mut vehicles = self.shared.vehicles();
         // Look up before inserting: `entry` would copy the id on every write.
         let entry = match vehicles.get_mut(vehicle) {
             Some(entry) => {
+                if let Some((quota, now)) = limit
+                    && let Err(exceeded) = quota.check(&mut entry.rate, weight, now)
+                {
+                    return Ok(Err(exceeded));
+                }
                 entry.last_seen = entry.last_seen.max(received_at);
                 entry
             }
             None => {
+                let mut rate = RateState::default();
+                if let Some((quota, now)) = limit
+                    && let Err(exceeded) = quota.check(&mut rate, weight, now)
+                {
+                    return Ok(Err(exceeded));
+                }
                 if let Some(max) = max_vehicles.filter(|&max| vehicles.len() as u64 >= max) {
                     return Err(StoreError::Full(format!(
                         "vehicle {vehicle} is new, and this service holds at most {max} vehicles \
@@ -162,9 +179,11 @@ impl Store for MemoryStore {
 after the retention period"
                     )));
                 }
-                vehicles
-                    .entry(vehicle.clone())
-                    .or_insert(Entry { last_seen: received_at, signals: Vec::new() })
+                vehicles.entry(vehicle.clone()).or_insert(Entry {
+                    last_seen: received_at,
+                    rate,
+                    signals: Vec::new(),
+                })
             }
         };
         // Each signal's floor as the batch found it (see `Window::floor`), by index.
@@ -199,7 +218,35 @@ after the retention period"
         }
         drop(vehicles);
         self.shared.feed.announce(vehicle, readings.iter().map(|r| &r.signal));
-        Ok(())
+        Ok(Ok(()))
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn record(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+        received_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let recorded = self.record_limited(vehicle, readings, received_at, None)?;
+        Ok(recorded.expect("no limit, no refusal"))
+    }
+
+    fn keeps_rate_state(&self) -> bool {
+        true
+    }
+
+    async fn record_within(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+        received_at: Timestamp,
+        quota: &Quota,
+        now: u64,
+    ) -> Result<Result<(), Exceeded>, StoreError> {
+        self.record_limited(vehicle, readings, received_at, Some((quota, now)))
     }
 
     async fn history(

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::rate::{Exceeded, Quota};
 use crate::domain::{Aggregate, Reading, Sample, SignalName, Timestamp, VehicleId, VehiclePrefix};
 use crate::upkeep::Upkeep;
 
@@ -164,6 +165,28 @@ pub trait Store: Send + Sync + 'static {
         readings: &[Reading],
         received_at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Whether the store keeps each vehicle's rate state beside its data, and
+    /// so can apply a rate limit in `record_within` in the same lookup as the
+    /// write. Otherwise the caller limits the rate itself, then `record`s.
+    fn keeps_rate_state(&self) -> bool {
+        false
+    }
+
+    /// Stores `readings` as `record` does if `quota` admits them against the
+    /// vehicle's rate state at `now` (`Quota::now`); else stores nothing and
+    /// says by how much they exceeded it. Only called when `keeps_rate_state`;
+    /// a store that keeps none records without a limit.
+    async fn record_within(
+        &self,
+        vehicle: &VehicleId,
+        readings: &[Reading],
+        received_at: Timestamp,
+        _quota: &Quota,
+        _now: u64,
+    ) -> Result<Result<(), Exceeded>, StoreError> {
+        self.record(vehicle, readings, received_at).await.map(Ok)
+    }
 
     /// The stored history of `signals` for one vehicle, or `None` if the vehicle
     /// has sent nothing within the retention period.
