@@ -7,7 +7,8 @@
 //! empty cache and swaps it in. So "dropped when its key is rotated out" holds
 //! by construction, even for a verification that was in flight during the swap
 //! (it fills the old generation's cache, which nobody reads any more). The swap
-//! is a `std::sync::RwLock` held only to clone an `Arc`, never across an await.
+//! is an `ArcSwap`: every request reads the generation, and a lock or an `Arc`
+//! clone there is a shared counter that both cores write on every request.
 //!
 //! The cache is a bounded `moka` sync cache keyed by the SHA-256 digest of the
 //! token (collision-resistant, so one token can never be taken for another; a
@@ -27,9 +28,10 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use moka::Expiry;
 use moka::sync::Cache;
 use secrecy::{ExposeSecret, SecretString};
@@ -106,7 +108,7 @@ struct Shared {
     policy: Policy,
     key_file: Option<PathBuf>,
     secret: Option<Key>,
-    current: RwLock<Arc<Generation>>,
+    current: ArcSwap<Generation>,
     /// The digest of the key file content last looked at (installed or refused),
     /// so that an unchanged file is neither re-parsed nor re-reported.
     seen: Mutex<Option<Digest>>,
@@ -187,7 +189,7 @@ impl Authenticator {
                 policy,
                 key_file: config.key_file,
                 secret,
-                current: RwLock::new(Arc::new(generation)),
+                current: ArcSwap::from_pointee(generation),
                 seen: Mutex::new(seen),
                 signature_checks: AtomicU64::new(0),
             }),
@@ -200,7 +202,7 @@ impl Authenticator {
             return Err(AuthError::TooLarge);
         }
         let key = digest(token.as_bytes());
-        let generation = self.generation();
+        let generation = self.shared.current.load();
         let leeway = self.shared.policy.leeway();
         if let Some(identity) = generation.cache.get(&key) {
             // moka's clock and the wall clock may differ by a tick; never let
@@ -271,11 +273,11 @@ impl Authenticator {
 
     fn install(&self, keys: KeySet) {
         let generation = Arc::new(Generation::new(keys, self.shared.policy.leeway()));
-        *self.shared.current.write().unwrap_or_else(PoisonError::into_inner) = generation;
+        self.shared.current.store(generation);
     }
 
     fn generation(&self) -> Arc<Generation> {
-        Arc::clone(&self.shared.current.read().unwrap_or_else(PoisonError::into_inner))
+        self.shared.current.load_full()
     }
 
     /// Follows the key file until `shutdown` completes: re-reads it every
