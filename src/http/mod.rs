@@ -135,6 +135,7 @@ fn complete(openapi: utoipa::openapi::OpenApi, state: &AppState) -> Value {
     if state.auth.authenticator().is_none() {
         openapi::drop_security(&mut document);
     }
+    openapi::document_request_ids(&mut document);
     document
 }
 

@@ -79,6 +79,34 @@ pub(super) fn drop_security(document: &mut Value) {
     }
 }
 
+/// Adds the `X-Request-Id` header to every documented answer (see
+/// `http::access`), as one shared header component.
+pub(super) fn document_request_ids(document: &mut Value) {
+    let header = json!({
+        "description": "The request's id: the client's own `X-Request-Id` when it sent a sane one (1 to 128 of A-Z, a-z, 0-9 and `-_.:+=/@`), else one made by the service. Also in the access log and in problem bodies (`request_id`).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128}
+    });
+    if let Some(components) = document.get_mut("components").and_then(Value::as_object_mut) {
+        let headers = components.entry("headers").or_insert_with(|| json!({}));
+        headers["RequestId"] = header;
+    }
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for operation in item.values_mut().filter_map(Value::as_object_mut) {
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let inline = responses.values_mut().filter_map(Value::as_object_mut);
+            // A reference may not carry other fields (its target would have them).
+            for response in inline.filter(|response| !response.contains_key("$ref")) {
+                let headers = response.entry("headers").or_insert_with(|| json!({}));
+                headers["X-Request-Id"] = json!({"$ref": "#/components/headers/RequestId"});
+            }
+        }
+    }
+}
+
 /// The type of every documented vehicle id, in a path, a query or a body: the
 /// rule of `VehicleId::try_from`.
 pub(super) struct VehicleIdSchema;

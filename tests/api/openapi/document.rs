@@ -25,6 +25,10 @@ async fn the_document_is_openapi_3_1() {
                 response["description"].is_string(),
                 "{method} {path} {status} has no description"
             );
+            assert_eq!(
+                response["headers"]["X-Request-Id"]["$ref"], "#/components/headers/RequestId",
+                "{method} {path} {status} does not document X-Request-Id"
+            );
         }
     }
 }
