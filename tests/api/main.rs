@@ -6,6 +6,7 @@
 mod common;
 mod auth;
 mod browser;
+mod cluster;
 mod compression;
 mod container;
 mod legacy;

@@ -21,14 +21,15 @@
 //! (On Redis Cluster, the cluster connection's own resubscription would serve
 //! the same purpose; the service does not use cluster mode yet.)
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
+use redis::cluster_async::ClusterConnection;
 use redis::{
     AsyncConnectionConfig, Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind,
     RedisError, Value,
@@ -131,6 +132,127 @@ impl Feed for RedisFeed {
 
     fn events(&self) -> FeedEvents {
         FeedEvents::new(self.shared.events.subscribe())
+    }
+}
+
+impl RedisFeed {
+    /// The feed of a Redis Cluster, whose seed nodes (and TLS) `builder`
+    /// names; connects in the background. `timeout` bounds each command.
+    /// Must be called inside a tokio runtime.
+    pub fn with_cluster(
+        builder: redis::cluster::ClusterClientBuilder,
+        timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(FEED_BUFFER);
+        let connected = Arc::new(AtomicBool::new(false));
+        let confirmed = Arc::new(Mutex::new(HashSet::new()));
+        let pushes = (events.clone(), confirmed.clone());
+        let client = builder
+            .use_protocol(ProtocolVersion::RESP3)
+            .connection_timeout(timeout.min(Duration::from_millis(500)))
+            .response_timeout(timeout)
+            .overall_response_timeout(Some(timeout))
+            .push_sender(move |push: PushInfo| -> Result<(), Infallible> {
+                on_cluster_push(&pushes.0, &pushes.1, push);
+                Ok(())
+            })
+            .build()?;
+        let config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(timeout.min(Duration::from_millis(500)))
+            .set_response_timeout(timeout);
+        let connection = client.get_pending_async_connection_with_config(config);
+        let task = ClusterTask { connection, timeout, connected: connected.clone(), confirmed };
+        tokio::spawn(task.run(receiver));
+        Ok(Self { shared: Arc::new(Shared { commands, events, connected }) })
+    }
+}
+
+/// The cluster feed's task: serves commands and pings; the cluster
+/// connection reconnects and resubscribes by itself.
+struct ClusterTask {
+    connection: ClusterConnection,
+    timeout: Duration,
+    connected: Arc<AtomicBool>,
+    /// The channels whose subscription was confirmed once (std mutex: the
+    /// push handler holds it only to look up or insert, never across an await).
+    confirmed: Arc<Mutex<HashSet<Vec<u8>>>>,
+}
+
+impl ClusterTask {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => return,
+                },
+                _ = ping.tick() => {
+                    let answer = tokio::time::timeout(
+                        self.timeout,
+                        redis::cmd("PING").query_async::<Value>(&mut self.connection),
+                    )
+                    .await;
+                    let up = matches!(answer, Ok(Ok(_)));
+                    if self.connected.swap(up, Ordering::AcqRel) != up {
+                        tracing::info!(connected = up, "live feed's Redis Cluster connection");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Subscribe(vehicle, reply) => {
+                let answer = tokio::time::timeout(
+                    self.timeout,
+                    self.connection.ssubscribe(channel(&vehicle)),
+                )
+                .await;
+                let result = match answer {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(err)) => Err(FeedError::Unavailable(err.to_string())),
+                    Err(_) => Err(FeedError::Unavailable(
+                        "the Redis Cluster did not confirm the subscription in time".into(),
+                    )),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Unsubscribe(vehicle) => {
+                let name = channel(&vehicle);
+                self.confirmed.lock().expect("never poisoned").remove(name.as_bytes());
+                let answer =
+                    tokio::time::timeout(self.timeout, self.connection.sunsubscribe(&name)).await;
+                if !matches!(answer, Ok(Ok(()))) {
+                    tracing::warn!("live feed cannot unsubscribe on the Redis Cluster");
+                }
+            }
+        }
+    }
+}
+
+/// Handles a push message of the cluster connection: must not block.
+fn on_cluster_push(
+    events: &broadcast::Sender<FeedEvent>,
+    confirmed: &Mutex<HashSet<Vec<u8>>>,
+    push: PushInfo,
+) {
+    match push.kind {
+        PushKind::SMessage => on_message(events, &push.data),
+        PushKind::SSubscribe => {
+            let Some(Value::BulkString(name)) = push.data.first() else {
+                return;
+            };
+            let again = !confirmed.lock().expect("never poisoned").insert(name.clone());
+            if again && let Some(vehicle) = vehicle_of_channel(name) {
+                tracing::info!(%vehicle, "live feed resubscribed on the cluster: resyncing");
+                let _ = events.send(FeedEvent::Resync(Resync::Vehicles(vec![vehicle])));
+            }
+        }
+        _ => {}
     }
 }
 
@@ -306,23 +428,25 @@ fn on_push(
     push: PushInfo,
 ) {
     match push.kind {
-        PushKind::SMessage => {
-            let [Value::BulkString(channel), Value::BulkString(payload)] = push.data.as_slice()
-            else {
-                return;
-            };
-            let Some(vehicle) = vehicle_of_channel(channel) else {
-                return;
-            };
-            let event = match decode_signals(payload) {
-                Some(signals) => FeedEvent::Touched(Touched { vehicle, signals }),
-                None => FeedEvent::Resync(Resync::Vehicles(vec![vehicle])),
-            };
-            let _ = events.send(event);
-        }
+        PushKind::SMessage => on_message(events, &push.data),
         PushKind::Disconnection => {
             let _ = lost.send(generation);
         }
         _ => {}
     }
+}
+
+/// Turns a change message (`[channel, payload]`) into a feed event.
+fn on_message(events: &broadcast::Sender<FeedEvent>, data: &[Value]) {
+    let [Value::BulkString(channel), Value::BulkString(payload)] = data else {
+        return;
+    };
+    let Some(vehicle) = vehicle_of_channel(channel) else {
+        return;
+    };
+    let event = match decode_signals(payload) {
+        Some(signals) => FeedEvent::Touched(Touched { vehicle, signals }),
+        None => FeedEvent::Resync(Resync::Vehicles(vec![vehicle])),
+    };
+    let _ = events.send(event);
 }
