@@ -26,6 +26,8 @@ use super::RedisStore;
 use crate::store::StoreError;
 
 /// How to (re)connect: one Redis, or a cluster's seed nodes.
+// One per store, built once: the variants' sizes cost nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(super) enum Nodes {
     Single(redis::Client),

@@ -19,6 +19,8 @@ use crate::common::{FAST_503, RedisCluster};
 const RECOVERY_BOUND: Duration = Duration::from_secs(20);
 
 struct Outcome {
+    /// From the SIGKILL to the cluster naming a new master.
+    promoted: Duration,
     recovery: Duration,
     acknowledged: usize,
     lost: usize,
@@ -41,7 +43,17 @@ async fn kill_a_master_under_load(min_acks: u32) -> Outcome {
         cars.iter().filter(|car| cluster.master_of(&meta_key(car)).port == victim.port).collect();
     cluster.kill(victim.port);
     let killed = Instant::now();
-    tokio::task::block_in_place(|| cluster.wait_serving(Duration::from_secs(30)));
+    // The victim's replica promoted (the cluster says so), then every slot served.
+    let slot = victim.slots[0].0;
+    tokio::task::block_in_place(|| {
+        while cluster.topology().iter().any(|n| n.port == victim.port && !n.failed) {
+            assert!(killed.elapsed() < RECOVERY_BOUND, "the victim was never flagged failed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster.wait_serving(RECOVERY_BOUND);
+        assert_ne!(cluster.master_of_slot(slot).port, victim.port);
+    });
+    let promoted = killed.elapsed();
     if min_acks > 0 {
         // The promoted replica has no replica of its own: the old master,
         // started again, rejoins as one (what an operator or orchestrator does).
@@ -72,7 +84,14 @@ async fn kill_a_master_under_load(min_acks: u32) -> Outcome {
         if hit.contains(&log.vehicle) {
             let last_failure = log.attempts.iter().rposition(|a| a.status != 200);
             let recovered = match last_failure {
-                Some(at) => log.attempts.get(at + 1).expect("acknowledged again after the outage"),
+                Some(at) => log.attempts.get(at + 1).unwrap_or_else(|| {
+                    let tail: Vec<(u16, Duration)> = log.attempts
+                        [log.attempts.len().saturating_sub(5)..]
+                        .iter()
+                        .map(|a| (a.status, a.sent.saturating_duration_since(killed)))
+                        .collect();
+                    panic!("{} not acknowledged again after the outage: {tail:?}", log.vehicle)
+                }),
                 None => continue,
             };
             recovery = recovery.max(recovered.sent.saturating_duration_since(killed));
@@ -95,16 +114,16 @@ async fn kill_a_master_under_load(min_acks: u32) -> Outcome {
         lost += acked.iter().filter(|reading| !kept.contains(reading)).count();
     }
     app.stop().await;
-    Outcome { recovery, acknowledged, lost, unavailable }
+    Outcome { promoted, recovery, acknowledged, lost, unavailable }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_loses_no_acknowledged_reading_with_one_replica_ack() {
     let outcome = kill_a_master_under_load(1).await;
     println!(
-        "failover, MIN_REPLICAS_ACK=1: writes recovered {:?} after the SIGKILL (old master \
-         restarted as replica); {} readings acknowledged, {} lost, {} answered 503",
-        outcome.recovery, outcome.acknowledged, outcome.lost, outcome.unavailable
+        "failover, MIN_REPLICAS_ACK=1: replica promoted {:?} and writes recovered {:?} after the \
+         SIGKILL (old master restarted as replica); {} readings acknowledged, {} lost, {} answered 503",
+        outcome.promoted, outcome.recovery, outcome.acknowledged, outcome.lost, outcome.unavailable
     );
     assert_eq!(outcome.lost, 0, "acknowledged readings lost");
     assert!(outcome.acknowledged > 0);
@@ -115,9 +134,9 @@ async fn a_killed_master_fails_over_without_restarting_the_service() {
     let outcome = kill_a_master_under_load(0).await;
     // Not asserted: asynchronous replication may lose the newest writes.
     println!(
-        "failover, MIN_REPLICAS_ACK=0: writes recovered {:?} after the SIGKILL; {} readings \
-         acknowledged, {} lost, {} answered 503",
-        outcome.recovery, outcome.acknowledged, outcome.lost, outcome.unavailable
+        "failover, MIN_REPLICAS_ACK=0: replica promoted {:?} and writes recovered {:?} after the \
+         SIGKILL; {} readings acknowledged, {} lost, {} answered 503",
+        outcome.promoted, outcome.recovery, outcome.acknowledged, outcome.lost, outcome.unavailable
     );
     assert!(outcome.acknowledged > 0);
 }
