@@ -6,6 +6,7 @@
 //! (`migration`).
 
 mod failover;
+mod feed;
 mod load;
 mod migration;
 
