@@ -238,3 +238,32 @@ async fn setting_both_a_redis_url_and_a_cluster_stops_at_start_saying_so() {
     let text = format!("{err:#}");
     assert!(text.contains("TRIBUTARY_REDIS_CLUSTER") && text.contains("not both"), "{text}");
 }
+
+#[test]
+fn the_store_properties_hold_on_a_cluster() {
+    use crate::store_properties::{case, check};
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tributary::domain::VehicleId;
+    use tributary::store::{DynStore, RedisStore, StoreLimits};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = RedisCluster::start();
+    let urls = cluster.urls();
+    let make_store = |limits: StoreLimits| -> DynStore {
+        let builder = redis::cluster::ClusterClientBuilder::new(urls.split(',').map(str::to_owned));
+        std::sync::Arc::new(RedisStore::with_cluster(builder, limits).unwrap())
+    };
+    let config = Config { cases: 24, source_file: Some(file!()), ..Config::default() };
+    let cases = AtomicUsize::new(0);
+    let result = TestRunner::new(config).run(&case(), |case| {
+        // Each case on a vehicle of its own, so on slots all over the cluster.
+        let n = cases.fetch_add(1, Ordering::Relaxed);
+        let vehicle = VehicleId::try_from(format!("cluster-prop-{n}").as_str()).unwrap();
+        check(&runtime, &make_store, &vehicle, &case)
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    assert!(cases.load(Ordering::Relaxed) > 0, "no case ran");
+}
