@@ -267,3 +267,31 @@ fn the_store_properties_hold_on_a_cluster() {
     }
     assert!(cases.load(Ordering::Relaxed) > 0, "no case ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_vehicle_expires_all_at_once_after_the_retention_period() {
+    let cluster = RedisCluster::start();
+    let app = spawn_on(&cluster, |settings| settings.retention = Duration::from_secs(3600)).await;
+    let answer =
+        post_readings(&app, "car-1", &json!({"engine_rpm": 800, "vehicle_speed": 10})).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let master = cluster.master_of(&meta_key("car-1"));
+    for key in ["meta", "signal:engine_rpm", "signal:vehicle_speed"] {
+        let key = format!("tributary:{{car-1}}:{key}");
+        let ttl: i64 = crate::common::cli(master.port, &["PTTL", &key]).trim().parse().unwrap();
+        assert!(3_600_000 < ttl && ttl <= 3_660_000, "{key} has PTTL {ttl}");
+    }
+    app.stop().await;
+
+    let app = spawn_on(&cluster, |settings| settings.retention = Duration::from_secs(1)).await;
+    let answer = post_readings(&app, "car-2", &json!({"engine_rpm": 800})).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    crate::common::eventually(Duration::from_secs(10), "car-2 to be forgotten", || async {
+        (app.get("/v1/vehicles/car-2").await.status == 404).then_some(())
+    })
+    .await;
+    let master = cluster.master_of(&meta_key("car-2"));
+    let left = crate::common::cli(master.port, &["EXISTS", &meta_key("car-2")]);
+    assert_eq!(left.trim(), "0");
+    app.stop().await;
+}
