@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use std::sync::Arc;
 
 use crate::auth::{Auth, OFF_WARNING};
-use crate::config::{RedisUrl, ServeSettings};
+use crate::config::{RedisTarget, RedisUrl, ServeSettings};
 use crate::domain::Catalog;
 use crate::fleet::VehicleLimiter;
 use crate::http::{AppState, router};
@@ -89,6 +89,10 @@ impl Application {
             listen = %listener.local_addr()?,
             store = state.fleet.store_kind(),
             redis_url = settings.redis_url().map(RedisUrl::redacted),
+            redis_cluster = settings.redis_cluster().map(|urls| {
+                urls.iter().map(RedisUrl::redacted).collect::<Vec<_>>().join(",")
+            }),
+            min_replicas_ack = settings.redis_min_replicas_ack,
             window = settings.window,
             retention = %humantime::format_duration(settings.retention),
             signals = state.catalog.signals().len(),
@@ -176,30 +180,37 @@ async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<()>) {
 
 /// The store the settings ask for.
 pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Result<DynStore> {
-    let limits = settings.store_limits();
-    Ok(match settings.redis_url() {
-        None => Arc::new(MemoryStore::new(limits)),
-        Some(url) => Arc::new(redis_store(url, settings, catalog)?),
+    Ok(match settings.redis_target()? {
+        RedisTarget::Memory => Arc::new(MemoryStore::new(settings.store_limits())),
+        RedisTarget::Single(url) => Arc::new(redis_store(&url, settings, catalog)?),
+        RedisTarget::Cluster(urls) => Arc::new(cluster_store(&urls, settings, catalog)?),
     })
 }
 
 /// The store the settings ask for, and the feed of its changes: the memory
-/// store's own, or a subscriber connection to the same Redis (which connects
-/// in the background: call this inside a tokio runtime).
+/// store's own, or a subscriber connection to the same Redis or cluster (which
+/// connects in the background: call this inside a tokio runtime).
 pub fn build_store_and_feed(
     settings: &ServeSettings,
     catalog: &Catalog,
 ) -> anyhow::Result<(DynStore, Arc<dyn Feed>)> {
-    Ok(match settings.redis_url() {
-        None => {
+    Ok(match settings.redis_target()? {
+        RedisTarget::Memory => {
             let store = MemoryStore::new(settings.store_limits());
             let feed = store.feed();
             (Arc::new(store), Arc::new(feed))
         }
-        Some(url) => {
-            let store = redis_store(url, settings, catalog)?;
-            let client = redis_client(settings, url, Some(redis::ProtocolVersion::RESP3))?;
+        RedisTarget::Single(url) => {
+            let store = redis_store(&url, settings, catalog)?;
+            let client = redis_client(settings, &url, Some(redis::ProtocolVersion::RESP3))?;
             let feed = RedisFeed::with_client(client, settings.store_timeout);
+            (Arc::new(store), Arc::new(feed))
+        }
+        RedisTarget::Cluster(urls) => {
+            let store = cluster_store(&urls, settings, catalog)?;
+            let builder = cluster_builder(settings, &urls)?;
+            let feed = RedisFeed::with_cluster(builder, settings.store_timeout)
+                .map_err(|err| unusable_cluster(&urls, &err))?;
             (Arc::new(store), Arc::new(feed))
         }
     })
@@ -212,8 +223,58 @@ fn redis_store(
 ) -> anyhow::Result<RedisStore> {
     let client = redis_client(settings, url, None)?;
     Ok(RedisStore::with_client(client, settings.store_limits())
+        .and_then(|store| store.with_replica_acks(settings.redis_min_replicas_ack))
         .map_err(|err| unusable_redis_url(url, &err))?
         .with_signals(catalog.names()))
+}
+
+fn cluster_store(
+    urls: &[RedisUrl],
+    settings: &ServeSettings,
+    catalog: &Catalog,
+) -> anyhow::Result<RedisStore> {
+    let builder = cluster_builder(settings, urls)?;
+    Ok(RedisStore::with_cluster(builder, settings.store_limits())
+        .and_then(|store| store.with_replica_acks(settings.redis_min_replicas_ack))
+        .map_err(|err| unusable_cluster(urls, &err))?
+        .with_signals(catalog.names()))
+}
+
+/// The cluster client's builder for the seed `urls`, with the TLS files of
+/// the settings if any.
+fn cluster_builder(
+    settings: &ServeSettings,
+    urls: &[RedisUrl],
+) -> anyhow::Result<redis::cluster::ClusterClientBuilder> {
+    use redis::IntoConnectionInfo;
+    let infos = urls
+        .iter()
+        .map(|url| url.expose().into_connection_info().map_err(|err| unusable_cluster(urls, &err)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut builder = redis::cluster::ClusterClientBuilder::new(infos);
+    let [ca, cert, key] = settings.redis_tls_files();
+    if ca.is_none() && cert.is_none() && key.is_none() {
+        return Ok(builder);
+    }
+    if !urls.iter().all(|url| url.expose().starts_with("rediss://")) {
+        anyhow::bail!(
+            "TRIBUTARY_REDIS_CA, _CLIENT_CERT and _KEY are for TLS, but TRIBUTARY_REDIS_CLUSTER \
+             names a node that is not rediss://: use rediss://, or unset them"
+        );
+    }
+    builder = builder.certs(tls_certificates(ca, cert, key)?);
+    Ok(builder)
+}
+
+/// Why the cluster's seed URLs cannot be used.
+fn unusable_cluster(urls: &[RedisUrl], err: &redis::RedisError) -> anyhow::Error {
+    let shown: Vec<String> = urls.iter().map(RedisUrl::redacted).collect();
+    anyhow::anyhow!(
+        "TRIBUTARY_REDIS_CLUSTER (--redis-cluster) {} is not usable: {}; expected \
+comma-separated redis://[[user]:password@]host:port (or rediss://), the same password on each",
+        shown.join(","),
+        err.detail().unwrap_or(&err.to_string())
+    )
 }
 
 /// The Redis client for `url`, with the TLS files of the settings if any;
@@ -241,6 +302,21 @@ fn redis_client(
              is not rediss://: use rediss://, or unset them"
         );
     }
+    let certificates = tls_certificates(ca, cert, key)?;
+    redis::Client::build_with_tls(info, certificates).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot use the TLS files for Redis (TRIBUTARY_REDIS_CA, TRIBUTARY_REDIS_CLIENT_CERT, \
+             TRIBUTARY_REDIS_CLIENT_KEY: PEM files): {err}"
+        )
+    })
+}
+
+/// The TLS files (CA, client certificate, client key), read.
+fn tls_certificates(
+    ca: Option<&str>,
+    cert: Option<&str>,
+    key: Option<&str>,
+) -> anyhow::Result<redis::TlsCertificates> {
     let read = |path: &str, setting: &str| {
         std::fs::read(path).with_context(|| format!("cannot read {setting} {path}"))
     };
@@ -255,13 +331,7 @@ fn redis_client(
         ),
     };
     let root_cert = ca.map(|ca| read(ca, "TRIBUTARY_REDIS_CA")).transpose()?;
-    let certificates = redis::TlsCertificates { client_tls, root_cert };
-    redis::Client::build_with_tls(info, certificates).map_err(|err| {
-        anyhow::anyhow!(
-            "cannot use the TLS files for Redis (TRIBUTARY_REDIS_CA, TRIBUTARY_REDIS_CLIENT_CERT, \
-             TRIBUTARY_REDIS_CLIENT_KEY: PEM files): {err}"
-        )
-    })
+    Ok(redis::TlsCertificates { client_tls, root_cert })
 }
 
 /// Why `url` cannot be used, naming the setting and what to change, rather

@@ -12,7 +12,7 @@ mod watch;
 
 pub use self::live::LiveSettings;
 pub use self::secret::RedisUrl;
-pub use self::serve::ServeSettings;
+pub use self::serve::{RedisTarget, ServeSettings};
 pub use self::simulate::{Compress, MAX_VEHICLES, SimulateSettings};
 pub use self::watch::{Token, WatchSettings};
 

@@ -21,6 +21,17 @@ pub struct ServeSettings {
     /// nothing across restarts.
     #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<RedisUrl>,
+    /// Redis Cluster seed nodes, as comma-separated URLs
+    /// (`redis://h1:7000,redis://h2:7000`; `rediss://` and passwords as for
+    /// TRIBUTARY_REDIS_URL, which this excludes). A few nodes suffice: the
+    /// client learns the others, and follows the slots as they move.
+    #[arg(long, env = "TRIBUTARY_REDIS_CLUSTER", hide_env_values = true)]
+    pub redis_cluster: Option<RedisUrl>,
+    /// Replicas that must confirm each write (`WAIT n`) before it is
+    /// acknowledged; if fewer do within the store timeout, the answer is 503
+    /// store-unavailable. 0: acknowledged once the master has it.
+    #[arg(long, env = "TRIBUTARY_REDIS_MIN_REPLICAS_ACK", default_value_t = 0)]
+    pub redis_min_replicas_ack: u32,
     /// A PEM file of the certificate authorities that sign the Redis server's
     /// certificate, for `rediss://` (instead of the built-in Mozilla roots).
     #[arg(long, env = "TRIBUTARY_REDIS_CA")]
@@ -105,6 +116,36 @@ impl ServeSettings {
         self.redis_url.as_ref().filter(|url| !url.is_empty())
     }
 
+    /// The Redis Cluster's seed URLs, if set (an empty value is unset), each
+    /// trimmed; empty items (a trailing comma) are skipped.
+    pub fn redis_cluster(&self) -> Option<Vec<RedisUrl>> {
+        let list = self.redis_cluster.as_ref().filter(|urls| !urls.is_empty())?;
+        Some(list.expose().split(',').map(RedisUrl::from).filter(|url| !url.is_empty()).collect())
+    }
+
+    /// Which Redis to use, refusing contradictory settings: both a URL and a
+    /// cluster, or replica acknowledgements without Redis.
+    pub fn redis_target(&self) -> anyhow::Result<RedisTarget> {
+        let target = match (self.redis_url(), self.redis_cluster()) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "both TRIBUTARY_REDIS_URL (--redis-url) and TRIBUTARY_REDIS_CLUSTER (--redis-cluster) are set: set TRIBUTARY_REDIS_URL for one Redis, or TRIBUTARY_REDIS_CLUSTER for a Redis Cluster, not both"
+            ),
+            (Some(url), None) => RedisTarget::Single(url.clone()),
+            (None, Some(urls)) if urls.is_empty() => {
+                anyhow::bail!("TRIBUTARY_REDIS_CLUSTER names no node: give redis://host:port,...")
+            }
+            (None, Some(urls)) => RedisTarget::Cluster(urls),
+            (None, None) => RedisTarget::Memory,
+        };
+        if matches!(target, RedisTarget::Memory) && self.redis_min_replicas_ack > 0 {
+            anyhow::bail!(
+                "TRIBUTARY_REDIS_MIN_REPLICAS_ACK is {} but no Redis is set (TRIBUTARY_REDIS_URL or TRIBUTARY_REDIS_CLUSTER): the embedded store has no replicas",
+                self.redis_min_replicas_ack
+            );
+        }
+        Ok(target)
+    }
+
     /// The TLS files for `rediss://`: (CA, client certificate, client key),
     /// each if set (an empty value is unset, as Compose passes them).
     pub fn redis_tls_files(&self) -> [Option<&str>; 3] {
@@ -123,6 +164,17 @@ impl ServeSettings {
     }
 }
 
+/// The store the settings ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// No Redis: the embedded store.
+    Memory,
+    /// One Redis (`TRIBUTARY_REDIS_URL`).
+    Single(RedisUrl),
+    /// A Redis Cluster's seed nodes (`TRIBUTARY_REDIS_CLUSTER`).
+    Cluster(Vec<RedisUrl>),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +190,33 @@ mod tests {
         assert_eq!(settings.shutdown_delay, Duration::ZERO);
         assert_eq!((settings.max_in_flight, settings.max_connections), (256, 4096));
         assert!(settings.redis_url().is_none());
+        assert_eq!(settings.redis_min_replicas_ack, 0);
+        assert_eq!(settings.redis_target().unwrap(), RedisTarget::Memory);
+    }
+
+    #[test]
+    fn a_cluster_is_a_list_of_seed_urls_and_excludes_a_single_url() {
+        let mut settings = ServeSettings::for_tests();
+        settings.redis_cluster = Some(" redis://a:7000, redis://:pw@b:7001 ,".into());
+        let RedisTarget::Cluster(urls) = settings.redis_target().unwrap() else {
+            panic!("a cluster")
+        };
+        let urls: Vec<&str> = urls.iter().map(RedisUrl::expose).collect();
+        assert_eq!(urls, ["redis://a:7000", "redis://:pw@b:7001"]);
+
+        settings.redis_url = Some("redis://c:6379".into());
+        let err = settings.redis_target().unwrap_err().to_string();
+        assert!(err.contains("TRIBUTARY_REDIS_URL") && err.contains("not both"), "{err}");
+
+        settings.redis_cluster = Some(" ".into());
+        assert!(matches!(settings.redis_target().unwrap(), RedisTarget::Single(_)));
+    }
+
+    #[test]
+    fn replica_acknowledgements_need_redis() {
+        let mut settings = ServeSettings::for_tests();
+        settings.redis_min_replicas_ack = 1;
+        let err = settings.redis_target().unwrap_err().to_string();
+        assert!(err.contains("TRIBUTARY_REDIS_MIN_REPLICAS_ACK"), "{err}");
     }
 }

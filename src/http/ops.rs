@@ -31,9 +31,13 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 pub struct Status {
     /// `ok` (alive) or `ready`.
     status: &'static str,
-    /// The store in use, on `/readyz`: `memory` or `redis`.
+    /// The store in use, on `/readyz`: `memory`, `redis` or `redis-cluster`.
     #[serde(skip_serializing_if = "Option::is_none")]
     store: Option<&'static str>,
+    /// On `/readyz` with a Redis Cluster: its `cluster_state`, `ok` when it
+    /// serves every slot (otherwise `/readyz` answers 503, saying which state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_state: Option<&'static str>,
     /// On `/readyz`: `off` (every client may write and read every vehicle) or
     /// `required` (tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +47,7 @@ pub struct Status {
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 pub async fn healthz() -> Json<Status> {
-    Json(Status { status: "ok", store: None, auth: None })
+    Json(Status { status: "ok", store: None, cluster_state: None, auth: None })
 }
 
 /// The store answers and the service is not shutting down; otherwise 503 with
@@ -67,6 +71,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
         Ok(()) => Ok(Json(Status {
             status: "ready",
             store: Some(store),
+            // The cluster's ping is its `CLUSTER INFO`, which fails unless `ok`.
+            cluster_state: (store == "redis-cluster").then_some("ok"),
             auth: Some(state.auth.mode_name()),
         })),
         Err(err) => {

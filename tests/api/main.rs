@@ -7,6 +7,7 @@ mod common;
 mod access_log;
 mod auth;
 mod browser;
+mod cluster;
 mod compression;
 mod container;
 mod legacy;

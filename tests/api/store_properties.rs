@@ -31,7 +31,7 @@ struct Write {
 }
 
 #[derive(Debug, Clone)]
-struct Case {
+pub(crate) struct Case {
     window: usize,
     writes: Vec<Write>,
 }
@@ -49,7 +49,7 @@ fn value() -> impl Strategy<Value = f64> {
     ]
 }
 
-fn case() -> impl Strategy<Value = Case> {
+pub(crate) fn case() -> impl Strategy<Value = Case> {
     let write = (0..SIGNALS.len(), 0u8..16, value(), prop::bool::weighted(0.3)).prop_map(
         |(signal, second, value, ends_batch)| Write { signal, second, value, ends_batch },
     );
@@ -139,7 +139,7 @@ fn expected_totals(case: &Case) -> BTreeMap<SignalName, usize> {
 
 /// Records `case` into a fresh store and compares the windows it keeps with the
 /// sorted ones.
-fn check(
+pub(crate) fn check(
     runtime: &Runtime,
     make_store: &dyn Fn(StoreLimits) -> DynStore,
     vehicle: &VehicleId,

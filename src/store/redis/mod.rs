@@ -49,7 +49,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{RedisError, Script};
 
-use self::connection::Connection;
+use self::connection::{Connection, Nodes, ReplicaAck};
 use super::{
     SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
 };
@@ -62,9 +62,11 @@ const RECORD_SCRIPT: &str = include_str!("record.lua");
 /// The Redis store. Cheap to clone: clones share one multiplexed connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    /// A std mutex: held only to clone or swap the manager, never across an await.
+    nodes: Nodes,
+    /// A std mutex: held only to clone or swap the link, never across an await.
     connection: Arc<Mutex<Connection>>,
+    /// `TRIBUTARY_REDIS_MIN_REPLICAS_ACK`, if above 0 (see `connection.rs`).
+    ack: Option<ReplicaAck>,
     limits: StoreLimits,
     /// Every signal a vehicle may have (the catalog), whose keys each write
     /// keeps alive; see `with_signals`.
@@ -90,14 +92,43 @@ impl RedisStore {
     /// (`rediss://` with its own CA or a client certificate:
     /// `redis::Client::build_with_tls`).
     pub fn with_client(client: redis::Client, limits: StoreLimits) -> Result<Self, RedisError> {
-        let manager = Self::manager(&client)?;
+        Self::with_nodes(Nodes::Single(client), limits)
+    }
+
+    /// A store on a Redis Cluster, `builder` naming its seed nodes (and TLS,
+    /// if any); connects on first use. The vehicle's hash tag keeps each
+    /// operation on one slot, so on one node.
+    pub fn with_cluster(
+        builder: redis::cluster::ClusterClientBuilder,
+        limits: StoreLimits,
+    ) -> Result<Self, RedisError> {
+        let client = Self::cluster_client(builder, limits.timeout)?;
+        Self::with_nodes(Nodes::Cluster(client), limits)
+    }
+
+    fn with_nodes(nodes: Nodes, limits: StoreLimits) -> Result<Self, RedisError> {
+        let link = Self::link(&nodes, limits.timeout, None)?;
         Ok(Self {
-            client,
-            connection: Arc::new(Mutex::new(Connection { manager, generation: 0 })),
+            nodes,
+            connection: Arc::new(Mutex::new(Connection { link, generation: 0 })),
+            ack: None,
             limits,
             signals: Vec::new(),
             record: Script::new(RECORD_SCRIPT),
         })
+    }
+
+    /// Acknowledges a write only once `replicas` replicas have it (`WAIT`;
+    /// see `connection.rs`); 0 turns it off. Its `WAIT` gets three quarters
+    /// of the store timeout, so that a slow replica is a clear answer rather
+    /// than the deadline.
+    pub fn with_replica_acks(mut self, replicas: u32) -> Result<Self, RedisError> {
+        let millis = u64::try_from(self.limits.timeout.as_millis()).unwrap_or(u64::MAX);
+        self.ack =
+            (replicas > 0).then_some(ReplicaAck { replicas, timeout_ms: (millis * 3 / 4).max(1) });
+        let link = Self::link(&self.nodes, self.limits.timeout, self.ack)?;
+        self.connection = Arc::new(Mutex::new(Connection { link, generation: 0 }));
+        Ok(self)
     }
 
     /// Makes retention per vehicle: a write keeps all of these signals' keys
@@ -269,7 +300,12 @@ impl Store for RedisStore {
         Ok(Some(VehicleHistory { last_seen, signals: out }))
     }
 
+    /// `PING`; on a cluster, `CLUSTER INFO` of a node, whose `cluster_state`
+    /// must be `ok` (every slot served).
     async fn ping(&self) -> Result<(), StoreError> {
+        if matches!(self.nodes, Nodes::Cluster(_)) {
+            return self.cluster_ok().await;
+        }
         let reply: String =
             self.with_deadline(async |c| redis::cmd("PING").query_async(c).await).await?;
         if reply == "PONG" {
@@ -295,7 +331,10 @@ impl Store for RedisStore {
     }
 
     fn kind(&self) -> &'static str {
-        "redis"
+        match self.nodes {
+            Nodes::Single(_) => "redis",
+            Nodes::Cluster(_) => "redis-cluster",
+        }
     }
 
     fn is_remote(&self) -> bool {
