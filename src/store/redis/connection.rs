@@ -130,10 +130,11 @@ fn at(node: &Node) -> SingleNodeRoutingInfo {
     SingleNodeRoutingInfo::ByAddress { host: node.host.clone(), port: node.port }
 }
 
-/// Whether `cmd` runs a script (`EVALSHA` or `EVAL`).
+/// Whether `cmd` runs a script (`EVALSHA`, `EVAL`, or a function's `FCALL`):
+/// the store's writes, which replica acknowledgements apply to.
 fn is_script(cmd: &Cmd) -> bool {
     matches!(cmd.args_iter().next(), Some(redis::Arg::Simple(name))
-        if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL"))
+        if [&b"EVALSHA"[..], b"EVAL", b"FCALL"].iter().any(|n| name.eq_ignore_ascii_case(n)))
 }
 
 impl ConnectionLike for Link {
@@ -356,6 +357,7 @@ mod tests {
     fn scripts_are_told_from_other_commands() {
         assert!(is_script(redis::cmd("EVALSHA").arg("abc").arg(0)));
         assert!(is_script(redis::cmd("eval").arg("return 1").arg(0)));
+        assert!(is_script(redis::cmd("FCALL").arg("record").arg(1).arg("k")));
         assert!(!is_script(redis::cmd("HMGET").arg("k")));
     }
 

@@ -297,3 +297,23 @@ async fn on_a_cluster_a_vehicle_expires_all_at_once_after_the_retention_period()
     assert_eq!(left.trim(), "0");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_takes_the_cluster_and_replica_acks_from_its_environment() {
+    let cluster = RedisCluster::start();
+    let urls = cluster.urls();
+    let (_process, port) = crate::common::start_binary(
+        &[("TRIBUTARY_REDIS_CLUSTER", &urls), ("TRIBUTARY_REDIS_MIN_REPLICAS_ACK", "1")],
+        std::process::Stdio::null(),
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["cluster_state"], "ok", "{body}");
+    // Every master has its replica: writes are acknowledged.
+    let record = client.post(format!("{base}/record")).body(r#"{"engine_rpm": 900}"#);
+    let answer = record.send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+}

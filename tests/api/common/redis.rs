@@ -44,6 +44,23 @@ impl RedisServer {
         server
     }
 
+    /// A cluster node on a free port whose cluster bus port (10,000 above,
+    /// which Redis needs) exists.
+    fn start_cluster_node(extra: &[&str]) -> Self {
+        let mut server = Self::unstarted(tempfile::tempdir().unwrap(), false, extra);
+        for _ in 0..20 {
+            server.port = free_port();
+            if server.port > 55535 {
+                continue;
+            }
+            server.spawn_child();
+            if server.wait_ready().is_ok() {
+                return server;
+            }
+        }
+        panic!("no cluster node could bind a free port in 20 attempts");
+    }
+
     fn unstarted(dir: tempfile::TempDir, tls: bool, extra: &[&str]) -> Self {
         Self {
             child: None,
@@ -324,7 +341,8 @@ impl RedisCluster {
             "--cluster-replica-validity-factor",
             "0",
         ];
-        let nodes: Vec<RedisServer> = (0..6).map(|_| RedisServer::start_with(&args)).collect();
+        let nodes: Vec<RedisServer> =
+            (0..6).map(|_| RedisServer::start_cluster_node(&args)).collect();
         let addresses: Vec<String> =
             nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let output = Command::new("redis-cli")
