@@ -45,9 +45,15 @@ impl Application {
     /// Binds the listener and builds the store and routes. Does not need Redis to
     /// be up: the Redis store connects on first use and reconnects by itself.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
-        if settings.redis_url().is_some_and(|url| url.expose().ends_with("#insecure")) {
+        let insecure = |url: &RedisUrl| url.expose().ends_with("#insecure");
+        if settings.redis_url().is_some_and(insecure) {
             tracing::warn!(
                 "TRIBUTARY_REDIS_URL ends in #insecure: Redis's TLS certificate is not verified; use this only for testing"
+            );
+        }
+        if settings.redis_cluster().is_some_and(|urls| urls.iter().any(insecure)) {
+            tracing::warn!(
+                "a TRIBUTARY_REDIS_CLUSTER URL ends in #insecure: the cluster's TLS certificates are not verified; use this only for testing"
             );
         }
         let catalog = match &settings.signals {
