@@ -188,7 +188,9 @@ END {
             if (seed_workers_of[i] == 1) goal = sprintf(">=%dx seed, ", min_seed_one) goal
             best = (seed_rate[i] == seed_best[seed_persistence[i], seed_kind[i]])
             if (best) goal = sprintf(">=%dx best, ", min_seed_best) goal
-            if (k in m_rate) {
+            if (seed_rate[i] <= 0 || seed_p99[i] <= 0) {
+                reasons = ", no answer from the seed"
+            } else if (k in m_rate && m_rate[k] > 0 && m_p99[k] > 0) {
                 times = m_rate[k] / seed_rate[i]
                 p99_over = seed_p99[i] / m_p99[k]
                 times_text = sprintf("%.1f", times); p99_text = sprintf("%.1f", p99_over)
