@@ -89,11 +89,10 @@ mod tests {
 
     use axum::body::Body;
     use http_body_util::BodyExt;
-    use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::domain::{Catalog, Clock, Reading, SignalName, StampedBy, VehicleId};
-    use crate::live::{Hub, LiveMetrics, LiveSettings, MemoryFeed, SignalSummary, StoreSummaries};
+    use crate::domain::{Clock, Reading, SignalName, StampedBy, VehicleId};
+    use crate::live::{Hub, MemoryFeed, SignalSummary};
     use crate::store::{MemoryStore, Store};
 
     fn summary(current: f64) -> Arc<SignalSummary> {
@@ -142,15 +141,7 @@ mod tests {
     async fn a_response_streams_the_snapshot_and_updates_and_ends_after_shutdown() {
         let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
         let feed = MemoryFeed::new();
-        let shutdown = CancellationToken::new();
-        let source = StoreSummaries::new(Arc::new(store.clone()), Arc::new(Catalog::builtin()));
-        let hub = Hub::new(
-            &LiveSettings::default(),
-            Arc::new(source),
-            Arc::new(feed.clone()),
-            shutdown.clone(),
-            LiveMetrics::default(),
-        );
+        let (hub, shutdown) = Hub::for_tests(&store, &feed);
         let vehicle = VehicleId::try_from("car-1").unwrap();
         let subscription = hub.subscribe(vehicle.clone(), None, None).await.unwrap();
         let response = response(subscription, Duration::from_secs(15));
@@ -184,14 +175,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_stream_sends_a_comment_every_heartbeat() {
         let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
-        let source = StoreSummaries::new(Arc::new(store), Arc::new(Catalog::builtin()));
-        let hub = Hub::new(
-            &LiveSettings::default(),
-            Arc::new(source),
-            Arc::new(MemoryFeed::new()),
-            CancellationToken::new(),
-            LiveMetrics::default(),
-        );
+        let (hub, _shutdown) = Hub::for_tests(&store, &MemoryFeed::new());
         let vehicle = VehicleId::try_from("car-1").unwrap();
         let subscription = hub.subscribe(vehicle, None, None).await.unwrap();
         let mut body = response(subscription, Duration::from_secs(15)).into_body();

@@ -207,8 +207,8 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::domain::{Catalog, Clock, Reading, SignalName, StampedBy, VehicleId};
-    use crate::live::{Hub, LiveMetrics, LiveSettings, MemoryFeed, StoreSummaries, sse};
+    use crate::domain::{Clock, Reading, SignalName, StampedBy, VehicleId};
+    use crate::live::{Hub, MemoryFeed, sse};
     use crate::store::{MemoryStore, Store};
 
     fn parse(args: &[&str]) -> Result<WatchSettings, clap::Error> {
@@ -268,7 +268,7 @@ mod tests {
         async fn start() -> Self {
             let store = MemoryStore::new(crate::config::ServeSettings::for_tests().store_limits());
             let feed = MemoryFeed::new();
-            let hub = Arc::new(Mutex::new(Self::hub(&store, &feed)));
+            let hub = Arc::new(Mutex::new(Hub::for_tests(&store, &feed)));
             let current = hub.clone();
             let route = move |Path(id): Path<String>| {
                 let hub = current.lock().unwrap().0.clone();
@@ -289,22 +289,9 @@ mod tests {
             Self { store, feed, hub, url }
         }
 
-        fn hub(store: &MemoryStore, feed: &MemoryFeed) -> (Hub, CancellationToken) {
-            let shutdown = CancellationToken::new();
-            let source = StoreSummaries::new(Arc::new(store.clone()), Arc::new(Catalog::builtin()));
-            let hub = Hub::new(
-                &LiveSettings::default(),
-                Arc::new(source),
-                Arc::new(feed.clone()),
-                shutdown.clone(),
-                LiveMetrics::default(),
-            );
-            (hub, shutdown)
-        }
-
         /// Ends the current hub's streams; new streams go to a new hub.
         fn restart_hub(&self) {
-            let fresh = Self::hub(&self.store, &self.feed);
+            let fresh = Hub::for_tests(&self.store, &self.feed);
             let (_, old) = std::mem::replace(&mut *self.hub.lock().unwrap(), fresh);
             old.cancel();
         }

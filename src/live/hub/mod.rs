@@ -125,6 +125,28 @@ impl Shared {
     }
 }
 
+#[cfg(test)]
+impl Hub {
+    /// A hub with the default settings over the summaries of `store` and the
+    /// writes `feed` announces, and the token that shuts it down: for tests.
+    pub(crate) fn for_tests(
+        store: &crate::store::MemoryStore,
+        feed: &crate::store::changes::MemoryFeed,
+    ) -> (Self, CancellationToken) {
+        let shutdown = CancellationToken::new();
+        let catalog = Arc::new(crate::domain::Catalog::builtin());
+        let source = super::StoreSummaries::new(Arc::new(store.clone()), catalog);
+        let hub = Hub::new(
+            &LiveSettings::default(),
+            Arc::new(source),
+            Arc::new(feed.clone()),
+            shutdown.clone(),
+            LiveMetrics::default(),
+        );
+        (hub, shutdown)
+    }
+}
+
 impl Hub {
     /// A hub over `source` and `feed`. Must be called inside a tokio runtime:
     /// it spawns the loop that reads the feed. `shutdown` ends every stream.
