@@ -101,8 +101,9 @@ impl RequestScope {
         (scope, output)
     }
 
-    pub fn vehicle(&self) -> Option<VehicleId> {
-        self.vehicle.borrow().clone()
+    /// The vehicle noted for this request, if any (borrowed: no copy per line).
+    pub fn vehicle(&self) -> std::cell::Ref<'_, Option<VehicleId>> {
+        self.vehicle.borrow()
     }
 }
 
@@ -243,7 +244,7 @@ mod tests {
             })
             .await;
         assert_eq!(seen.as_deref(), Some("req-1"));
-        assert_eq!(scope.vehicle().unwrap().as_str(), "car-7");
+        assert_eq!(scope.vehicle().as_ref().unwrap().as_str(), "car-7");
     }
 
     fn line(format: LogFormat, vehicle: Option<&VehicleId>) -> String {
