@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod app;
+mod cluster;
 pub mod faults;
 mod process;
 mod raw;
@@ -12,6 +13,7 @@ mod redis;
 use std::time::{Duration, Instant};
 
 pub use self::app::*;
+pub use self::cluster::*;
 pub use self::process::*;
 pub use self::raw::*;
 pub use self::redis::*;
