@@ -32,8 +32,33 @@ pub const MAX_LIMIT: usize = 1000;
 /// character, and unreserved in URLs.
 const PENDING: char = '~';
 
-/// The cursor as a regular expression, for the OpenAPI document.
-const CURSOR_PATTERN: &str = "^[0-9]{0,19}(~[A-Za-z0-9._-]{1,64}){0,1000}$";
+/// The cursor as a regular expression, for the OpenAPI document: exactly the
+/// strings `parse_cursor` takes, so a client that validates against the
+/// document never refuses a cursor the service handed out, and the service
+/// never refuses one the document allows. The position is a decimal `u64`
+/// without leading zeros; each pending id is a vehicle id (1 to 64 of its
+/// characters, not `.` or `..`). No lookahead, which not every client
+/// generator's validator has.
+fn cursor_pattern() -> String {
+    let id = "[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}\
+              |\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}\
+              |\\.\\.[A-Za-z0-9._-]{1,62}";
+    format!("^({})?(~({id})){{0,{MAX_LIMIT}}}$", decimal_u64_pattern())
+}
+
+/// 0 to `u64::MAX` in decimal without leading zeros, as a regular
+/// expression: up to 19 digits, or 20 that are at most `u64::MAX` (for each
+/// digit of it but the first that is not 0: its digits before, a smaller
+/// digit, then any).
+fn decimal_u64_pattern() -> String {
+    let max = u64::MAX.to_string();
+    let mut branches = vec![format!("0|[1-9][0-9]{{0,{}}}", max.len() - 2), max.clone()];
+    for (at, digit) in max.char_indices().skip(1).filter(|&(_, digit)| digit != '0') {
+        let smaller = char::from(digit as u8 - 1);
+        branches.push(format!("{}[0-{smaller}][0-9]{{{}}}", &max[..at], max.len() - at - 1));
+    }
+    branches.join("|")
+}
 
 /// `GET /v1/vehicles`' query. Other parameters (cache busters) are ignored.
 #[derive(IntoParams)]
@@ -55,7 +80,7 @@ pub struct ListParams {
 fn cursor_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(CURSOR_PATTERN))
+        .pattern(Some(cursor_pattern()))
         .examples([json!("1792")])
         .build()
 }
@@ -159,7 +184,8 @@ fn parse_cursor(text: &str) -> Result<VehicleCursor, String> {
     let resume = match position {
         "" if pending.is_empty() => return Err(refuse()),
         "" => None,
-        digits if digits.bytes().all(|b| b.is_ascii_digit()) => {
+        "0" => Some(0),
+        digits if digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0') => {
             Some(digits.parse::<u64>().map_err(|_| refuse())?)
         }
         _ => return Err(refuse()),
@@ -251,9 +277,22 @@ mod tests {
     #[test]
     fn a_cursor_not_handed_out_is_refused_saying_what_to_do() {
         let too_many = format!("1{}", "~a".repeat(MAX_LIMIT + 1));
-        for bad in
-            ["x", "-1", "1.5", "~", "1~", "1~a b", "18446744073709551616", "1~a~", " 1", &too_many]
-        {
+        for bad in [
+            "x",
+            "-1",
+            "1.5",
+            "~",
+            "1~",
+            "1~a b",
+            "18446744073709551616",
+            "1~a~",
+            " 1",
+            "01",
+            "00",
+            "1~.",
+            "~..",
+            &too_many,
+        ] {
             let detail = parse_cursor(bad).expect_err(bad);
             assert!(detail.contains("next_cursor"), "{bad:?}: {detail}");
         }
@@ -280,6 +319,57 @@ mod tests {
         assert_eq!(names, ["limit", "cursor", "prefix"]);
         for bad in ["limit=1001", "limit=-1", "limit=", "limit=ten", "limit=1&limit=2"] {
             assert!(ListQuery::parse(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    /// The pattern, compiled once: its bounded repetitions make a large
+    /// automaton, beyond the regex crate's default size limit.
+    fn pattern() -> &'static regex::Regex {
+        static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::RegexBuilder::new(&cursor_pattern()).size_limit(1 << 30).build().unwrap()
+        });
+        &PATTERN
+    }
+
+    #[test]
+    fn the_pattern_takes_every_position_and_no_larger_number() {
+        let pattern = pattern();
+        for position in [0, 1, 9, 10, 1792, u64::MAX / 2, u64::MAX - 1, u64::MAX, 1 << 63] {
+            assert!(pattern.is_match(&position.to_string()), "{position}");
+        }
+        for digit in 0..20 {
+            // u64::MAX with one digit raised (where it can be) is too large.
+            let mut text = u64::MAX.to_string().into_bytes();
+            if text[digit] < b'9' {
+                text[digit] += 1;
+                let text = String::from_utf8(text).unwrap();
+                assert!(!pattern.is_match(&text), "{text}");
+                assert!(parse_cursor(&text).is_err(), "{text}");
+            }
+        }
+        assert!(!pattern.is_match("99999999999999999999"));
+        assert!(!pattern.is_match("100000000000000000000"));
+    }
+
+    proptest::proptest! {
+        /// The document's pattern and the parser agree on every string: what
+        /// one takes the other takes (schemathesis found them apart once).
+        #[test]
+        fn the_pattern_is_exactly_what_the_parser_takes(
+            text in "[0-9]{0,21}(~[a.0-]{0,3}){0,3}|[0-9a.~ -]{0,12}",
+        ) {
+            proptest::prop_assert_eq!(pattern().is_match(&text), parse_cursor(&text).is_ok(), "{:?}", text);
+        }
+
+        #[test]
+        fn every_cursor_handed_out_matches_the_pattern(
+            resume in proptest::option::of(proptest::num::u64::ANY),
+            pending in proptest::collection::vec("[A-Za-z0-9._-]{1,64}", 0..20),
+        ) {
+            let pending: Vec<_> =
+                pending.iter().filter_map(|id| VehicleId::try_from(id.as_str()).ok()).collect();
+            let text = encode_cursor(&VehicleCursor { pending, resume });
+            proptest::prop_assert!(pattern().is_match(&text), "{:?}", text);
         }
     }
 }
