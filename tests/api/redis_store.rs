@@ -89,8 +89,10 @@ fn aggregates_follow_trimming_resends_and_late_readings_as_on_the_memory_store()
     });
 }
 
-/// Many writers on one vehicle at once: the script is atomic, so every
-/// reading is counted once and the window holds exactly the newest.
+/// Many writers on one vehicle at once, as sensors without a clock send (the
+/// server stamps each reading, and counts every one, however late it lands):
+/// the script is atomic, so no count is lost and the window holds exactly the
+/// newest.
 #[test]
 fn concurrent_writers_lose_no_count_and_keep_the_newest_window() {
     let runtime = Runtime::new().unwrap();
@@ -104,7 +106,10 @@ fn concurrent_writers_lose_no_count_and_keep_the_newest_window() {
             let store = store.clone();
             let vehicle = vehicle.clone();
             tokio::spawn(async move {
-                let reading = device("engine_rpm", 1_000 + i, i as f64);
+                let reading = Reading {
+                    stamped_by: StampedBy::Server,
+                    ..device("engine_rpm", 1_000 + i, i as f64)
+                };
                 store.record(&vehicle, &[reading], received_at).await.unwrap();
             })
         });

@@ -94,10 +94,9 @@ mod tests {
         assert_eq!(history.total, 12);
         let at: Vec<i64> = history.samples.iter().map(|s| s.at.as_micros()).collect();
         assert_eq!(at, [3_000_000, 2_000_000, 1_000_000]);
-        let aggregate =
-            aggregate("12 3 3000000 1000000:100 2000000:80 3000000:90").unwrap().unwrap();
-        assert_eq!(Some(aggregate), Aggregate::of(&history.samples));
-        assert_eq!((aggregate.current, aggregate.average), (90.0, 90.0));
+        let figures = aggregate("12 3 3000000 1000000:100 2000000:80 3000000:90").unwrap().unwrap();
+        assert_eq!(Some(figures), Aggregate::of(&history.samples));
+        assert_eq!((figures.current, figures.average), (90.0, 90.0));
         assert_eq!(aggregate("0 0 0").unwrap(), None);
     }
 
