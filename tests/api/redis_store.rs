@@ -150,3 +150,85 @@ fn an_expired_vehicle_starts_afresh() {
         assert_eq!(history.signals[&names[0]].samples.len(), 1);
     });
 }
+
+/// Writes `vehicle` as the first layout did (before 0.3), by hand: a meta
+/// hash with `last_seen` and `total:<signal>`, and per signal a sorted set of
+/// `<timestamp>:<value>` members (the value as Rust displays an `f64`) scored
+/// by the timestamp, every key with the same expiry.
+fn write_first_layout(redis: &RedisServer, vehicle: &str, signals: &[(&str, u64, &[(i64, f64)])]) {
+    let meta = format!("tributary:{{{vehicle}}}:meta");
+    redis.command(&["HSET", &meta, "last_seen", "5000000"]);
+    for (name, total, samples) in signals {
+        let key = format!("tributary:{{{vehicle}}}:signal:{name}");
+        for (at, value) in *samples {
+            redis.command(&["ZADD", &key, &at.to_string(), &format!("{at}:{value}")]);
+        }
+        redis.command(&["HSET", &meta, &format!("total:{name}"), &total.to_string()]);
+        redis.command(&["PEXPIRE", &key, "600000"]);
+    }
+    redis.command(&["PEXPIRE", &meta, "600000"]);
+}
+
+/// An upgrade keeps every acknowledged reading: a vehicle stored in the first
+/// layout is moved into its hash by its first read or its first write, with
+/// its windows, totals and expiry, and its old keys are gone.
+#[test]
+fn a_vehicle_of_the_first_layout_is_moved_by_its_first_read_or_write() {
+    let runtime = Runtime::new().unwrap();
+    let redis = RedisServer::start();
+    let rpm: &[(i64, f64)] = &[(1_000_000, 800.0), (2_000_000, 0.1 + 0.2), (3_000_000, -0.0)];
+    let speed: &[(i64, f64)] = &[(2_500_000, 1e-7)];
+    for vehicle in ["read-first", "written-first"] {
+        write_first_layout(&redis, vehicle, &[("engine_rpm", 12, rpm), ("vehicle_speed", 1, speed)]);
+    }
+    let names = [signal("engine_rpm"), signal("vehicle_speed"), signal("cabin_temperature")];
+    runtime.block_on(async {
+        let store: DynStore = Arc::new(
+            RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap().with_signals(&names),
+        );
+        let memory: DynStore = Arc::new(MemoryStore::new(limits(10)));
+        let read_first = VehicleId::try_from("read-first").unwrap();
+        let readings: Vec<Reading> = rpm
+            .iter()
+            .map(|&(at, value)| device("engine_rpm", at, value))
+            .chain(speed.iter().map(|&(at, value)| device("vehicle_speed", at, value)))
+            .collect();
+        memory.record(&read_first, &readings, Clock::new().now()).await.unwrap();
+
+        // Read first: /collect's figures are the memory store's for the same
+        // samples, bit for bit; the history keeps the totals.
+        assert_eq!(
+            aggregates(&store, &read_first, &names).await,
+            aggregates(&memory, &read_first, &names).await
+        );
+        let history = store.history(&read_first, &names).await.unwrap().unwrap();
+        assert_eq!(history.last_seen.as_micros(), 5_000_000);
+        assert_eq!(history.signals[&names[0]].total, 12);
+        assert_eq!(history.signals[&names[1]].total, 1);
+        assert_eq!(history.signals[&names[1]].samples[0].value.to_bits(), 1e-7_f64.to_bits());
+        assert_eq!(history.signals[&names[0]].samples[0].value.to_bits(), (-0.0_f64).to_bits());
+
+        // Written first: the new reading joins the moved window.
+        let written_first = VehicleId::try_from("written-first").unwrap();
+        let late = [device("engine_rpm", 4_000_000, 42.0)];
+        store.record(&written_first, &late, Clock::new().now()).await.unwrap();
+        let history = store.history(&written_first, &names).await.unwrap().unwrap();
+        let rpm_now = &history.signals[&names[0]];
+        assert_eq!(rpm_now.total, 13);
+        let at: Vec<i64> = rpm_now.samples.iter().map(|s| s.at.as_micros()).collect();
+        assert_eq!(at, [4_000_000, 3_000_000, 2_000_000, 1_000_000]);
+        assert_eq!(history.signals[&names[1]].total, 1);
+    });
+    for vehicle in ["read-first", "written-first"] {
+        let meta = format!("tributary:{{{vehicle}}}:meta");
+        assert_eq!(redis.command(&["HGET", &meta, "layout"]), "$1\r\n2\r\n", "{vehicle}");
+        assert_eq!(redis.command(&["HEXISTS", &meta, "total:engine_rpm"]), ":0\r\n", "{vehicle}");
+        for name in ["engine_rpm", "vehicle_speed"] {
+            let key = format!("tributary:{{{vehicle}}}:signal:{name}");
+            assert_eq!(redis.command(&["EXISTS", &key]), ":0\r\n", "{vehicle}: {key} is left");
+        }
+        let reply = redis.command(&["PTTL", &meta]);
+        let ttl: i64 = reply.trim_start_matches(':').trim_end().parse().unwrap();
+        assert!((1..=600_000).contains(&ttl), "{vehicle}: the expiry is kept, not {ttl}");
+    }
+}

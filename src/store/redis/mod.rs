@@ -12,6 +12,15 @@
 //! its last write, so a silent vehicle is forgotten by Redis itself (see the
 //! script).
 //!
+//! Upgrading: before this layout (0.3), a vehicle was a meta hash with
+//! `last_seen` and `total:<signal>`, and a sorted set per signal. A hash
+//! without the `layout` field is of that layout, and the first write or read
+//! of such a vehicle moves it, atomically and in place (`migrate.lua`), so an
+//! upgrade keeps every acknowledged reading without a migration step. An
+//! instance of the old version still running would write where this one no
+//! longer reads: stop old instances before starting new ones (as the Compose
+//! file's single service does).
+//!
 //! Memory is bounded by Redis' `maxmemory` with `noeviction` (eviction would
 //! drop acknowledged readings without a word): the script refuses a new
 //! vehicle once Redis uses 90% of it, keeping the rest for the vehicles it
@@ -60,6 +69,13 @@ use crate::domain::{
 /// keeps windows, counts and expiry).
 const RECORD_SCRIPT: &str = include_str!("record.lua");
 
+/// The script that moves a vehicle out of the first layout (see
+/// `migrate.lua`).
+const MIGRATE_SCRIPT: &str = include_str!("migrate.lua");
+
+/// The error code of `record.lua` for a vehicle still in the first layout.
+const FIRST_LAYOUT: &str = "OLDLAYOUT";
+
 /// The Redis store. Cheap to clone: clones share one multiplexed connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -69,10 +85,10 @@ pub struct RedisStore {
     /// `TRIBUTARY_REDIS_MIN_REPLICAS_ACK`, if above 0 (see `connection.rs`).
     ack: Option<ReplicaAck>,
     limits: StoreLimits,
-    /// Every signal a vehicle may have (the catalog), whose keys each write
-    /// keeps alive; see `with_signals`.
+    /// Every signal a vehicle may have (the catalog); see `with_signals`.
     signals: Vec<SignalName>,
     record: Script,
+    migrate: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -116,6 +132,7 @@ impl RedisStore {
             limits,
             signals: Vec::new(),
             record: Script::new(RECORD_SCRIPT),
+            migrate: Script::new(MIGRATE_SCRIPT),
         })
     }
 
@@ -132,10 +149,8 @@ impl RedisStore {
         Ok(self)
     }
 
-    /// Makes retention per vehicle: a write keeps all of these signals' keys
-    /// alive (they expire with the vehicle's meta hash), not only those it
-    /// writes to. Without it, a signal a car stopped sending expires while the
-    /// car is still active.
+    /// The catalog: the signals whose keys a vehicle stored in the first
+    /// layout may have, which `migrate.lua` moves into its hash.
     pub fn with_signals(mut self, signals: &[SignalName]) -> Self {
         self.signals = signals.to_vec();
         self
@@ -149,6 +164,53 @@ impl RedisStore {
     fn vehicle_of_meta_key(key: &str) -> Option<VehicleId> {
         let id = key.strip_prefix("tributary:{")?.strip_suffix("}:meta")?;
         VehicleId::try_from(id).ok()
+    }
+
+    /// A signal's sorted set in the first layout (see `migrate.lua`).
+    fn first_layout_signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
+        format!("tributary:{{{vehicle}}}:signal:{signal}")
+    }
+
+    /// The call of `migrate.lua` that moves `vehicle` out of the first
+    /// layout, naming every key that layout gave it.
+    fn migration(&self, vehicle: &VehicleId) -> redis::ScriptInvocation<'_> {
+        let mut invocation = self.migrate.prepare_invoke();
+        invocation.key(Self::meta_key(vehicle));
+        for signal in &self.signals {
+            invocation.key(Self::first_layout_signal_key(vehicle, signal));
+        }
+        for signal in &self.signals {
+            invocation.arg(signal.as_str());
+        }
+        invocation
+    }
+
+    /// The vehicle's `last_seen` and `signals`' fields, in one `HMGET` (one
+    /// command, so atomic without a `MULTI`, which Redis refuses past
+    /// `maxmemory`, reads too). A vehicle still in the first layout is moved
+    /// first, once, in the same deadline.
+    async fn read_fields(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<(Option<String>, Vec<Option<String>>), StoreError> {
+        let read = window::hmget(vehicle, signals);
+        let migration = self.migration(vehicle);
+        let mut fields: Vec<Option<String>> = self
+            .with_deadline(async |c| {
+                let fields: Vec<Option<String>> = read.query_async(c).await?;
+                if window::first_layout(&fields) {
+                    migration.invoke_async::<i64>(c).await?;
+                    return read.query_async(c).await;
+                }
+                Ok(fields)
+            })
+            .await?;
+        if fields.len() != signals.len() + 2 {
+            return Err(StoreError::Internal("unexpected HMGET reply length".into()));
+        }
+        let windows = fields.split_off(2);
+        Ok((fields.swap_remove(1), windows))
     }
 }
 
@@ -242,7 +304,17 @@ impl Store for RedisStore {
         invocation
             .arg(super::changes::channel(vehicle))
             .arg(super::changes::encode_signals(signals.iter().copied()));
-        self.with_deadline(async |c| invocation.invoke_async::<i64>(c).await).await?;
+        // A vehicle still in the first layout is moved, then written, in the
+        // same deadline (see `migrate.lua`).
+        let migration = self.migration(vehicle);
+        self.with_deadline(async |c| match invocation.invoke_async::<i64>(c).await {
+            Err(e) if e.code() == Some(FIRST_LAYOUT) => {
+                migration.invoke_async::<i64>(c).await?;
+                invocation.invoke_async::<i64>(c).await
+            }
+            done => done,
+        })
+        .await?;
         Ok(())
     }
 
@@ -252,16 +324,10 @@ impl Store for RedisStore {
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError> {
-        let read = window::hmget(vehicle, signals, true);
-        let mut fields: Vec<Option<String>> =
-            self.with_deadline(async |c| read.query_async(c).await).await?;
-        if fields.len() != signals.len() + 1 {
-            return Err(StoreError::Internal("unexpected HMGET reply length".into()));
-        }
+        let (last_seen, windows) = self.read_fields(vehicle, signals).await?;
         // Read leniently, as before: a `last_seen` that is not a number is none.
-        let windows = fields.split_off(1);
         let Some(last_seen) =
-            fields[0].as_deref().and_then(|v| v.parse().ok()).and_then(Timestamp::from_micros)
+            last_seen.as_deref().and_then(|v| v.parse().ok()).and_then(Timestamp::from_micros)
         else {
             return Ok(None);
         };
@@ -287,12 +353,7 @@ impl Store for RedisStore {
         if signals.is_empty() {
             return Ok(Vec::new());
         }
-        let read = window::hmget(vehicle, signals, false);
-        let fields: Vec<Option<String>> =
-            self.with_deadline(async |c| read.query_async(c).await).await?;
-        if fields.len() != signals.len() {
-            return Err(StoreError::Internal("unexpected HMGET reply length".into()));
-        }
+        let (_, fields) = self.read_fields(vehicle, signals).await?;
         let mut out = Vec::new();
         for (signal, field) in signals.iter().zip(fields) {
             let Some(field) = field else { continue };

@@ -1,11 +1,15 @@
 -- KEYS[1] = the vehicle's hash, which holds everything stored about it:
--- `last_seen`, and per signal a field `w:<signal>` = `<total> <ts>:<value> ...`,
--- the count of samples ever accepted, then the window, newest first.
+-- `layout` (2: this layout; a hash without it is of the first layout, see
+-- migrate.lua), `last_seen`, and per signal a field `w:<signal>` =
+-- `<total> <n> <newest> <ts>:<value> ...`: the count of samples ever
+-- accepted, how many the window holds, its newest stamp, then the window,
+-- oldest first (see window.rs).
 -- ARGV: window, ttl and slack (milliseconds), received_at, W; then per written
 -- signal its name, how many server-stamped readings it has, how many of those
--- are sent (the newest `window`) and how many device-stamped readings it has;
--- then per written signal its sent server-stamped readings and then its
--- device-stamped ones (in the batch's order), each as a timestamp and a value.
+-- are sent (the newest `window`), how many device-stamped readings it has,
+-- and `1` when the sent readings are of one kind with distinct stamps, oldest
+-- first (the fast path below); then per written signal its sent readings,
+-- each as a timestamp and a value.
 -- Last, the vehicle's change channel and the written signals' names
 -- (`live::channel`, `live::encode_signals`).
 --
@@ -43,15 +47,24 @@ if left == -2 then
     return redis.error_reply('VEHICLELIMIT ' .. used .. ' ' .. max)
   end
 end
-local fields = { 'last_seen' }
+local fields = { 'last_seen', 'layout' }
 for j = 1, nsignals do
-  fields[j + 1] = 'w:' .. ARGV[1 + 5 * j]
+  fields[j + 2] = 'w:' .. ARGV[1 + 5 * j]
 end
 local stored = redis.call('HMGET', vehicle, unpack(fields))
+-- A vehicle kept in the first layout (no `layout` field) is moved first: the
+-- store runs migrate.lua, with every key of that layout, and calls again.
+if left ~= -2 and not stored[2] then
+  return redis.error_reply('OLDLAYOUT')
+end
 local writes = {}
+if left == -2 then
+  writes[1] = 'layout'
+  writes[2] = '2'
+end
 if tonumber(received_at) > tonumber(stored[1] or '0') then
-  writes[1] = 'last_seen'
-  writes[2] = received_at
+  writes[#writes + 1] = 'last_seen'
+  writes[#writes + 1] = received_at
 end
 local at = 6 + 5 * nsignals
 for j = 1, nsignals do
@@ -62,7 +75,7 @@ for j = 1, nsignals do
   local server_at = at
   local device_at = at + 2 * server_sent
   at = device_at + 2 * device
-  local old = stored[j + 1]
+  local old = stored[j + 2]
   local total, n, newest, e = 0, 0, nil, nil
   if old then
     local start, t, c, x
@@ -154,7 +167,7 @@ for j = 1, nsignals do
     end
     field = table.concat(parts, ' ')
   end
-  writes[#writes + 1] = fields[j + 1]
+  writes[#writes + 1] = fields[j + 2]
   writes[#writes + 1] = field
 end
 redis.call('HSET', vehicle, unpack(writes))

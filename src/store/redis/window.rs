@@ -17,18 +17,21 @@ pub(super) fn field(signal: &SignalName) -> String {
     format!("w:{signal}")
 }
 
-/// `HMGET` of the vehicle's `last_seen` (if `last_seen`) and then of each of
+/// `HMGET` of the vehicle's `layout` and `last_seen`, and then of each of
 /// `signals`' fields.
-pub(super) fn hmget(vehicle: &VehicleId, signals: &[SignalName], last_seen: bool) -> redis::Cmd {
+pub(super) fn hmget(vehicle: &VehicleId, signals: &[SignalName]) -> redis::Cmd {
     let mut cmd = redis::cmd("HMGET");
-    cmd.arg(RedisStore::meta_key(vehicle));
-    if last_seen {
-        cmd.arg("last_seen");
-    }
+    cmd.arg(RedisStore::meta_key(vehicle)).arg("layout").arg("last_seen");
     for signal in signals {
         cmd.arg(field(signal));
     }
     cmd
+}
+
+/// Whether an [`hmget`] reply is of a vehicle in the first layout: a hash
+/// (it has `last_seen`) without `layout` (see `migrate.lua`).
+pub(super) fn first_layout(reply: &[Option<String>]) -> bool {
+    matches!(reply, [None, Some(_), ..])
 }
 
 fn malformed(field: &str) -> StoreError {
