@@ -16,6 +16,7 @@ mod live;
 mod openapi;
 mod process;
 mod redis_outage;
+mod redis_store;
 mod redis_tls;
 mod reliability;
 mod scripts;

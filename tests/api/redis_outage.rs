@@ -95,7 +95,7 @@ async fn redis_urls_carry_a_password_and_a_database_number() {
         .await
         .unwrap();
     let exists: bool = redis::cmd("EXISTS")
-        .arg("tributary:{default}:signal:engine_temperature")
+        .arg("tributary:{default}:meta")
         .query_async(&mut direct)
         .await
         .unwrap();

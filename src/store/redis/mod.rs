@@ -1,16 +1,25 @@
 //! The Redis store.
 //!
-//! Layout, per vehicle (the `{…}` hash tag keeps a vehicle's keys in one Redis
-//! Cluster slot, so one script can touch them all):
-//! - `tributary:{<vehicle>}:signal:<signal>`: a sorted set, score = timestamp in
-//!   microseconds, member = `<timestamp>:<value>`; trimmed to the window.
-//! - `tributary:{<vehicle>}:meta`: a hash with `last_seen` and `total:<signal>`.
+//! Layout: one hash per vehicle, `tributary:{<vehicle>}:meta` (the `{…}` hash
+//! tag names the vehicle's Redis Cluster slot), holding `last_seen` and per
+//! signal a field `w:<signal>`: its count of samples accepted and its window,
+//! newest first (see `window.rs`). One key per vehicle keeps every command
+//! cheap: a record is one Lua script call that reads and writes that hash
+//! (atomic: appends, de-duplicates, trims and counts in one step, so
+//! concurrent writers can never leave more than the window or lose a reading),
+//! and a read, `/collect` included, is one `HMGET`. The vehicle expires all at
+//! once, the retention period (plus at most `StoreLimits::expiry_slack`) after
+//! its last write, so a silent vehicle is forgotten by Redis itself (see the
+//! script).
 //!
-//! Every key of a vehicle expires at the same moment, the retention period
-//! (plus at most `StoreLimits::expiry_slack`) after its last write, so a silent
-//! vehicle expires by itself, all at once (see the script). A record is one Lua script call (atomic: appends,
-//! de-duplicates, trims and counts in one step, so concurrent writers can never
-//! leave more than the window or lose a reading); a read is one `MULTI` pipeline.
+//! Upgrading: before this layout (0.3), a vehicle was a meta hash with
+//! `last_seen` and `total:<signal>`, and a sorted set per signal. A hash
+//! without the `layout` field is of that layout, and the first write or read
+//! of such a vehicle moves it, atomically and in place (`migrate.lua`), so an
+//! upgrade keeps every acknowledged reading without a migration step. An
+//! instance of the old version still running would write where this one no
+//! longer reads: stop old instances before starting new ones (as the Compose
+//! file's single service does).
 //!
 //! Memory is bounded by Redis' `maxmemory` with `noeviction` (eviction would
 //! drop acknowledged readings without a word): the script refuses a new
@@ -33,12 +42,13 @@
 //!
 //! Files: this one holds the store, its key layout and the `Store` methods
 //! that read and write; `connection` the shared connection and its
-//! deadlines; `list` the `SCAN`s that count and list vehicles; `changes` the
-//! change feed.
+//! deadlines; `window` a signal's field and the reads of it; `list` the
+//! `SCAN`s that count and list vehicles; `changes` the change feed.
 
 mod changes;
 mod connection;
 mod list;
+mod window;
 
 pub use self::changes::RedisFeed;
 
@@ -50,14 +60,21 @@ use async_trait::async_trait;
 use redis::{RedisError, Script};
 
 use self::connection::{Connection, Nodes, ReplicaAck};
-use super::{
-    SignalHistory, Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage,
+use super::{Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage};
+use crate::domain::{
+    Aggregate, Reading, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix,
 };
-use crate::domain::{Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix};
 
 /// The script of one record (see `record.lua` for its arguments and how it
 /// keeps windows, counts and expiry).
 const RECORD_SCRIPT: &str = include_str!("record.lua");
+
+/// The script that moves a vehicle out of the first layout (see
+/// `migrate.lua`).
+const MIGRATE_SCRIPT: &str = include_str!("migrate.lua");
+
+/// The error code of `record.lua` for a vehicle still in the first layout.
+const FIRST_LAYOUT: &str = "OLDLAYOUT";
 
 /// The Redis store. Cheap to clone: clones share one multiplexed connection.
 #[derive(Clone)]
@@ -68,10 +85,10 @@ pub struct RedisStore {
     /// `TRIBUTARY_REDIS_MIN_REPLICAS_ACK`, if above 0 (see `connection.rs`).
     ack: Option<ReplicaAck>,
     limits: StoreLimits,
-    /// Every signal a vehicle may have (the catalog), whose keys each write
-    /// keeps alive; see `with_signals`.
+    /// Every signal a vehicle may have (the catalog); see `with_signals`.
     signals: Vec<SignalName>,
     record: Script,
+    migrate: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -115,6 +132,7 @@ impl RedisStore {
             limits,
             signals: Vec::new(),
             record: Script::new(RECORD_SCRIPT),
+            migrate: Script::new(MIGRATE_SCRIPT),
         })
     }
 
@@ -131,10 +149,8 @@ impl RedisStore {
         Ok(self)
     }
 
-    /// Makes retention per vehicle: a write keeps all of these signals' keys
-    /// alive (they expire with the vehicle's meta hash), not only those it
-    /// writes to. Without it, a signal a car stopped sending expires while the
-    /// car is still active.
+    /// The catalog: the signals whose keys a vehicle stored in the first
+    /// layout may have, which `migrate.lua` moves into its hash.
     pub fn with_signals(mut self, signals: &[SignalName]) -> Self {
         self.signals = signals.to_vec();
         self
@@ -150,20 +166,97 @@ impl RedisStore {
         VehicleId::try_from(id).ok()
     }
 
-    fn signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
+    /// A signal's sorted set in the first layout (see `migrate.lua`).
+    fn first_layout_signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
         format!("tributary:{{{vehicle}}}:signal:{signal}")
+    }
+
+    /// The call of `migrate.lua` that moves `vehicle` out of the first
+    /// layout, naming every key that layout gave it.
+    fn migration(&self, vehicle: &VehicleId) -> redis::ScriptInvocation<'_> {
+        let mut invocation = self.migrate.prepare_invoke();
+        invocation.key(Self::meta_key(vehicle));
+        for signal in &self.signals {
+            invocation.key(Self::first_layout_signal_key(vehicle, signal));
+        }
+        for signal in &self.signals {
+            invocation.arg(signal.as_str());
+        }
+        invocation
+    }
+
+    /// The vehicle's `last_seen` and `signals`' fields, in one `HMGET` (one
+    /// command, so atomic without a `MULTI`, which Redis refuses past
+    /// `maxmemory`, reads too). A vehicle still in the first layout is moved
+    /// first, once, in the same deadline.
+    async fn read_fields(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<(Option<String>, Vec<Option<String>>), StoreError> {
+        let read = window::hmget(vehicle, signals);
+        let migration = self.migration(vehicle);
+        let mut fields: Vec<Option<String>> = self
+            .with_deadline(async |c| {
+                let fields: Vec<Option<String>> = read.query_async(c).await?;
+                if window::first_layout(&fields) {
+                    migration.invoke_async::<i64>(c).await?;
+                    return read.query_async(c).await;
+                }
+                Ok(fields)
+            })
+            .await?;
+        if fields.len() != signals.len() + 2 {
+            return Err(StoreError::Internal("unexpected HMGET reply length".into()));
+        }
+        let windows = fields.split_off(2);
+        Ok((fields.swap_remove(1), windows))
     }
 }
 
-/// Decodes one reply of a pipeline.
-fn decode<T: redis::FromRedisValue>(reply: redis::Value) -> Result<T, StoreError> {
-    redis::from_redis_value(reply).map_err(|e| StoreError::Internal(e.into()))
+/// One signal's readings in a batch, as the script takes them (see
+/// `record.lua`).
+struct Group<'a> {
+    server_total: usize,
+    /// How many of `sent` are server-stamped (they come first).
+    server_sent: usize,
+    /// The newest `window` server-stamped readings, then the device-stamped
+    /// ones; oldest first when `simple`, else the server's newest first and
+    /// the device's in the batch's order (which decides between two values
+    /// with the same timestamp).
+    sent: Vec<&'a Reading>,
+    /// Of one kind and with distinct timestamps: the script's fast path.
+    simple: bool,
 }
 
-/// Parses a sorted-set member `<timestamp>:<value>`.
-fn parse_member(member: &str) -> Option<Sample> {
-    let (at, value) = member.split_once(':')?;
-    Some(Sample { at: Timestamp::from_micros(at.parse().ok()?)?, value: value.parse().ok()? })
+impl<'a> Group<'a> {
+    fn of(signal: &SignalName, readings: &'a [Reading], window: usize) -> Self {
+        let (mut server, device): (Vec<&Reading>, Vec<&Reading>) = readings
+            .iter()
+            .filter(|r| r.signal == *signal)
+            .partition(|r| r.stamped_by == StampedBy::Server);
+        let server_total = server.len();
+        server.sort_by_key(|r| std::cmp::Reverse(r.at));
+        server.truncate(window);
+        let server_sent = server.len();
+        let mut sent = server;
+        if sent.is_empty() {
+            sent = device;
+            let mut ascending = sent.clone();
+            ascending.sort_by_key(|r| r.at);
+            if ascending.windows(2).all(|w| w[0].at < w[1].at) {
+                return Self { server_total, server_sent, sent: ascending, simple: true };
+            }
+            return Self { server_total, server_sent, sent, simple: false };
+        }
+        let simple = device.is_empty() && sent.windows(2).all(|w| w[0].at > w[1].at);
+        if simple {
+            sent.reverse();
+        } else {
+            sent.extend(device);
+        }
+        Self { server_total, server_sent, sent, simple }
+    }
 }
 
 #[async_trait]
@@ -174,19 +267,12 @@ impl Store for RedisStore {
         readings: &[Reading],
         received_at: Timestamp,
     ) -> Result<(), StoreError> {
-        // The batch's signals first (written and trimmed), then the vehicle's
-        // other signals (only their expiry is refreshed).
         let mut signals: Vec<&SignalName> = readings.iter().map(|r| &r.signal).collect();
         signals.sort();
         signals.dedup();
-        let written = signals.len();
-        let others = self.signals.iter().filter(|s| signals.binary_search(s).is_err());
 
         let mut invocation = self.record.prepare_invoke();
         invocation.key(Self::meta_key(vehicle));
-        for signal in signals.iter().copied().chain(others) {
-            invocation.key(Self::signal_key(vehicle, signal));
-        }
         let slack = self.limits.expiry_slack();
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         invocation
@@ -194,110 +280,88 @@ impl Store for RedisStore {
             .arg(millis(self.limits.retention.saturating_add(slack)))
             .arg(millis(slack))
             .arg(received_at.as_micros())
-            .arg(written);
-        // Per signal: its server-stamped readings, newest first, of which only
-        // the newest `window` are sent; and its device-stamped ones in order.
-        let groups: Vec<(Vec<&Reading>, Vec<&Reading>)> = signals
-            .iter()
-            .map(|signal| {
-                let (mut server, device): (Vec<&Reading>, Vec<&Reading>) = readings
-                    .iter()
-                    .filter(|r| &r.signal == *signal)
-                    .partition(|r| r.stamped_by == StampedBy::Server);
-                server.sort_by_key(|r| std::cmp::Reverse(r.at));
-                (server, device)
-            })
-            .collect();
-        for (signal, (server, device)) in signals.iter().zip(&groups) {
-            let stamps = || server.iter().map(|r| r.at.as_micros());
+            .arg(signals.len());
+        // Per signal: its server-stamped readings, of which only the newest
+        // `window` are sent, and its device-stamped ones.
+        let window = self.limits.window;
+        let groups: Vec<Group<'_>> =
+            signals.iter().map(|signal| Group::of(signal, readings, window)).collect();
+        for (signal, group) in signals.iter().zip(&groups) {
             invocation
                 .arg(signal.as_str())
-                .arg(server.len())
-                .arg(server.len().min(self.limits.window))
-                .arg(stamps().min().unwrap_or(0))
-                .arg(stamps().max().unwrap_or(0))
-                .arg(device.len());
+                .arg(group.server_total)
+                .arg(group.server_sent)
+                .arg(group.sent.len() - group.server_sent)
+                .arg(if group.simple { "1" } else { "0" });
         }
-        for (server, device) in &groups {
-            let sent = server.iter().take(self.limits.window).chain(device);
-            for reading in sent {
-                let at = reading.at.as_micros();
-                invocation.arg(at).arg(format!("{at}:{}", reading.value));
+        for group in &groups {
+            // Values as redis-rs writes an f64 (ryu: the shortest text that
+            // parses back to the same number).
+            for reading in &group.sent {
+                invocation.arg(reading.at.as_micros()).arg(reading.value);
             }
         }
         invocation
             .arg(super::changes::channel(vehicle))
             .arg(super::changes::encode_signals(signals.iter().copied()));
-        self.with_deadline(async |c| invocation.invoke_async::<i64>(c).await).await?;
+        // A vehicle still in the first layout is moved, then written, in the
+        // same deadline (see `migrate.lua`).
+        let migration = self.migration(vehicle);
+        self.with_deadline(async |c| match invocation.invoke_async::<i64>(c).await {
+            Err(e) if e.code() == Some(FIRST_LAYOUT) => {
+                migration.invoke_async::<i64>(c).await?;
+                invocation.invoke_async::<i64>(c).await
+            }
+            done => done,
+        })
+        .await?;
         Ok(())
     }
 
+    /// One `HMGET` of `last_seen` and the signals' fields.
     async fn history(
         &self,
         vehicle: &VehicleId,
         signals: &[SignalName],
     ) -> Result<Option<VehicleHistory>, StoreError> {
-        // The meta fields this read needs (not HGETALL: every value in a reply
-        // costs a parse), then each signal's window, newest first.
-        let last = isize::try_from(self.limits.window).unwrap_or(isize::MAX) - 1;
-        let read = |atomic: bool| {
-            let mut pipe = redis::pipe();
-            if atomic {
-                pipe.atomic();
-            }
-            let meta = pipe.cmd("HMGET").arg(Self::meta_key(vehicle)).arg("last_seen");
-            for signal in signals {
-                meta.arg(format!("total:{signal}"));
-            }
-            for signal in signals {
-                pipe.zrevrange(Self::signal_key(vehicle, signal), 0, last);
-            }
-            pipe
-        };
-        let pipe = read(true);
-        let mut replies: Vec<redis::Value> =
-            match self.with_deadline(async |c| pipe.query_async(c).await).await {
-                // Past maxmemory Redis refuses every command queued in a MULTI,
-                // reads too: read without one, so that a full store still
-                // answers reads (a write between the two reads can only make
-                // `total` and the window disagree by that write).
-                Err(StoreError::Full(_)) => {
-                    let pipe = read(false);
-                    self.with_deadline(async |c| pipe.query_async(c).await).await?
-                }
-                replies => replies?,
-            };
-        if replies.len() != signals.len() + 1 {
-            return Err(StoreError::Internal("unexpected pipeline reply length".into()));
-        }
-        let windows: Vec<Vec<String>> =
-            replies.split_off(1).into_iter().map(decode).collect::<Result<_, _>>()?;
-        // Read leniently, as before: a value that is not a number counts as none.
-        let meta: Vec<Option<i64>> = decode::<Vec<Option<String>>>(replies.remove(0))?
-            .into_iter()
-            .map(|value| value.and_then(|v| v.parse().ok()))
-            .collect();
-        let Some(last_seen) = meta.first().copied().flatten().and_then(Timestamp::from_micros)
+        let (last_seen, windows) = self.read_fields(vehicle, signals).await?;
+        // Read leniently, as before: a `last_seen` that is not a number is none.
+        let Some(last_seen) =
+            last_seen.as_deref().and_then(|v| v.parse().ok()).and_then(Timestamp::from_micros)
         else {
             return Ok(None);
         };
         let mut out = BTreeMap::new();
-        for ((signal, members), total) in signals.iter().zip(windows).zip(&meta[1..]) {
-            if members.is_empty() {
-                continue;
+        for (signal, field) in signals.iter().zip(windows) {
+            let Some(field) = field else { continue };
+            let history = window::parse(&field)?;
+            if !history.samples.is_empty() {
+                out.insert(signal.clone(), history);
             }
-            let samples = members
-                .iter()
-                .map(|m| {
-                    parse_member(m).ok_or_else(|| {
-                        StoreError::Internal(format!("malformed sample {m:?}").into())
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let total = total.and_then(|t| u64::try_from(t).ok()).unwrap_or(samples.len() as u64);
-            out.insert(signal.clone(), SignalHistory { samples, total });
         }
         Ok(Some(VehicleHistory { last_seen, signals: out }))
+    }
+
+    /// One `HMGET` of the signals' fields, aggregated here (as the memory
+    /// store does, from the same samples in the same order, so the figures
+    /// agree to the last bit).
+    async fn aggregates(
+        &self,
+        vehicle: &VehicleId,
+        signals: &[SignalName],
+    ) -> Result<Vec<(SignalName, Aggregate)>, StoreError> {
+        if signals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, fields) = self.read_fields(vehicle, signals).await?;
+        let mut out = Vec::new();
+        for (signal, field) in signals.iter().zip(fields) {
+            let Some(field) = field else { continue };
+            if let Some(aggregate) = window::aggregate(&field)? {
+                out.push((signal.clone(), aggregate));
+            }
+        }
+        Ok(out)
     }
 
     /// `PING`; on a cluster, `CLUSTER INFO` of a node, whose `cluster_state`
@@ -347,17 +411,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn members_round_trip_values_exactly() {
-        for value in [0.3, -40.0, 215.0, 1e-7, 16_383.75, 0.1 + 0.2] {
-            let member = format!("1764268317000000:{value}");
-            let sample = parse_member(&member).unwrap();
-            assert_eq!(sample.value, value);
-            assert_eq!(sample.at.as_micros(), 1_764_268_317_000_000);
-        }
-        assert_eq!(parse_member("garbage"), None);
-    }
-
-    #[test]
     fn a_meta_key_names_its_vehicle() {
         let vehicle = VehicleId::try_from("fleet-07").unwrap();
         let key = RedisStore::meta_key(&vehicle);
@@ -367,13 +420,8 @@ mod tests {
     }
 
     #[test]
-    fn keys_share_a_cluster_hash_tag_per_vehicle() {
+    fn a_vehicle_is_one_key_named_by_its_cluster_hash_tag() {
         let vehicle = VehicleId::try_from("VIN123").unwrap();
-        let signal = SignalName::parse("engine_rpm").unwrap();
         assert_eq!(RedisStore::meta_key(&vehicle), "tributary:{VIN123}:meta");
-        assert_eq!(
-            RedisStore::signal_key(&vehicle, &signal),
-            "tributary:{VIN123}:signal:engine_rpm"
-        );
     }
 }

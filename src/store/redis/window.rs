@@ -1,0 +1,113 @@
+//! A signal's field in the vehicle's hash, as `record.lua` writes it:
+//! `<total> <n> <newest> <timestamp>:<value> ...`: the count of samples ever
+//! accepted, how many the window holds and its newest timestamp (so that the
+//! script's common case reads no further), then the window, oldest first (so
+//! that the script trims it from the front), timestamps in microseconds and
+//! values as redis-rs writes an `f64` (the shortest text that parses back to
+//! the same number).
+//! A read is one `HMGET` of the fields it needs: one command, so atomic
+//! without a `MULTI` (which Redis refuses past `maxmemory`, reads too).
+
+use super::RedisStore;
+use crate::domain::{Aggregate, Sample, SignalName, Timestamp, VehicleId};
+use crate::store::{SignalHistory, StoreError};
+
+/// The field of `signal` in its vehicle's hash.
+pub(super) fn field(signal: &SignalName) -> String {
+    format!("w:{signal}")
+}
+
+/// `HMGET` of the vehicle's `layout` and `last_seen`, and then of each of
+/// `signals`' fields.
+pub(super) fn hmget(vehicle: &VehicleId, signals: &[SignalName]) -> redis::Cmd {
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(RedisStore::meta_key(vehicle)).arg("layout").arg("last_seen");
+    for signal in signals {
+        cmd.arg(field(signal));
+    }
+    cmd
+}
+
+/// Whether an [`hmget`] reply is of a vehicle in the first layout: a hash
+/// (it has `last_seen`) without `layout` (see `migrate.lua`).
+pub(super) fn first_layout(reply: &[Option<String>]) -> bool {
+    matches!(reply, [None, Some(_), ..])
+}
+
+fn malformed(field: &str) -> StoreError {
+    StoreError::Internal(format!("malformed window {field:?}").into())
+}
+
+/// The total and the samples of a field, newest first.
+fn split(field: &str) -> Result<(u64, Vec<Sample>), StoreError> {
+    let mut parts = field.split(' ');
+    let mut number =
+        || parts.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| malformed(field));
+    let total = number()?;
+    let _n = number()?;
+    let _newest = number()?;
+    let mut samples: Vec<Sample> = parts
+        .map(|part| parse_sample(part).ok_or_else(|| malformed(field)))
+        .collect::<Result<_, _>>()?;
+    samples.reverse();
+    Ok((total, samples))
+}
+
+fn parse_sample(part: &str) -> Option<Sample> {
+    let (at, value) = part.split_once(':')?;
+    Some(Sample { at: Timestamp::from_micros(at.parse().ok()?)?, value: value.parse().ok()? })
+}
+
+/// A field as a signal's history.
+pub(super) fn parse(field: &str) -> Result<SignalHistory, StoreError> {
+    let (total, samples) = split(field)?;
+    Ok(SignalHistory { samples, total })
+}
+
+/// A field's window aggregated (`None`: the window is empty).
+pub(super) fn aggregate(field: &str) -> Result<Option<Aggregate>, StoreError> {
+    let (_, samples) = split(field)?;
+    Ok(Aggregate::of(&samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::ToRedisArgs;
+
+    /// A value as the store sends it to the script.
+    fn written(value: f64) -> String {
+        String::from_utf8(value.to_redis_args().remove(0)).unwrap()
+    }
+
+    #[test]
+    fn values_round_trip_exactly() {
+        for value in [0.3, -40.0, 215.0, 1e-7, 16_383.75, 0.1 + 0.2, 1e300, 5e-324, -0.0] {
+            let field = format!("3 1 1764268317000000 1764268317000000:{}", written(value));
+            let history = parse(&field).unwrap();
+            assert_eq!(history.total, 3);
+            assert_eq!(history.samples[0].value.to_bits(), value.to_bits(), "{field}");
+            assert_eq!(history.samples[0].at.as_micros(), 1_764_268_317_000_000);
+        }
+    }
+
+    #[test]
+    fn a_field_reads_newest_first_and_aggregates_like_the_memory_store() {
+        let history = parse("12 3 3000000 1000000:100 2000000:80 3000000:90").unwrap();
+        assert_eq!(history.total, 12);
+        let at: Vec<i64> = history.samples.iter().map(|s| s.at.as_micros()).collect();
+        assert_eq!(at, [3_000_000, 2_000_000, 1_000_000]);
+        let figures = aggregate("12 3 3000000 1000000:100 2000000:80 3000000:90").unwrap().unwrap();
+        assert_eq!(Some(figures), Aggregate::of(&history.samples));
+        assert_eq!((figures.current, figures.average), (90.0, 90.0));
+        assert_eq!(aggregate("0 0 0").unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_field_is_an_internal_error() {
+        for field in ["", "1 1:2", "x 1 1 1:2", "1 1 1 1:x", "1 1 1 12", "1 1 1 -5:1", "1 1 1 1:2 "]
+        {
+            assert!(matches!(parse(field), Err(StoreError::Internal(_))), "{field:?}");
+        }
+    }
+}
