@@ -144,7 +144,12 @@ END {
             off_text = sprintf("%.2f", vs_off)
             goal = goal sprintf(", >=%.2f of off", min_auth)
             if (vs_off < min_auth) reasons = reasons ", vs off"
+            # The same requests (tokens sent) to a server with auth off: what
+            # checking them costs the server alone.
+            tokens = off ".tokens"
+            if (tokens in m_rate) off_text = off_text sprintf(" (%.2f of tok.)", m_rate[k] / m_rate[tokens])
         }
+        if (part[4] == "tokens" && off in m_rate) off_text = sprintf("%.2f", m_rate[k] / m_rate[off])
         if (part[4] == "log" && off in m_rate) {
             # Throughput with a line per request, over the same row without.
             vs_off = m_rate[k] / m_rate[off]
@@ -177,6 +182,9 @@ END {
     print "  over the ratio with 100,000."
     print "(auth): auth required, every request with its vehicle's own token (one per vehicle);"
     print "  vs off: its throughput over the same row's with auth off, in the same run."
+    print "(tokens sent): auth off, but every request still carries its token (AUTH=tokens): the"
+    print "  tokens' cost to wrk and the wire alone; vs off as for (auth), and an (auth) row's"
+    print "  \"of tok.\" is its throughput over this row's: the cost of checking tokens, alone."
     print "(access log): the access log on, a line per request to a file; vs off: its throughput"
     print "  over the same row's with the access log off (every other row), in the same run."
     print "Only 2xx answers count; any other answer or socket error fails the row."

@@ -55,7 +55,7 @@ local stored = redis.call('HMGET', vehicle, unpack(fields))
 -- A vehicle kept in the first layout (no `layout` field) is moved first: the
 -- store runs migrate.lua, with every key of that layout, and calls again.
 if left ~= -2 and not stored[2] then
-  return redis.error_reply('OLDLAYOUT')
+  return redis.error_reply('OLDLAYOUT the vehicle is stored in the first layout')
 end
 local writes = {}
 if left == -2 then
