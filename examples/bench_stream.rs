@@ -72,6 +72,8 @@ async fn tributary(binary: &str, redis_url: Option<&str>) -> (Proc, String) {
         .env_clear()
         .env("TRIBUTARY_LISTEN", format!("127.0.0.1:{port}"))
         .env("TRIBUTARY_LOG", "warn")
+        // As bench/run's rows: no line per request.
+        .env("TRIBUTARY_ACCESS_LOG", "off")
         .env("TRIBUTARY_VEHICLE_RATE", "0")
         .env("TRIBUTARY_MAX_CONNECTIONS", "19000")
         .env("TRIBUTARY_MAX_STREAMS", "19000")
