@@ -2,7 +2,7 @@
 #   results: key scenario store vehicles unit, then Tributary's and the floor's
 #            requests duration_us p50_us p99_us non2xx socket_errors, then the
 #            floor's kind (bare or redis); one line per round
-#            (key: <store>.<record|collect|batch|batchgz>.<one|fleet|million>[.auth|.log];
+#            (key: <store>.<record|collect|batch|batchgz>.<one|fleet|million>[.auth|.tokens|.log];
 #            store: memory or redis/<persistence>; unit: req or readings)
 #   memory:  store idle_kb filled_kb after_kb redis_kb used_before used_after fill_seconds
 #            aof_rewrites_after_fill aof_rewrites_after_runs vehicles

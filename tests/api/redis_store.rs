@@ -182,7 +182,7 @@ fn a_vehicle_of_the_first_layout_is_moved_by_its_first_read_or_write() {
     let redis = RedisServer::start();
     let rpm: &[(i64, f64)] = &[(1_000_000, 800.0), (2_000_000, 0.1 + 0.2), (3_000_000, -0.0)];
     let speed: &[(i64, f64)] = &[(2_500_000, 1e-7)];
-    for vehicle in ["read-first", "written-first"] {
+    for vehicle in ["read-first", "written-first", "no-catalog"] {
         write_first_layout(
             &redis,
             vehicle,
@@ -226,18 +226,30 @@ fn a_vehicle_of_the_first_layout_is_moved_by_its_first_read_or_write() {
         let at: Vec<i64> = rpm_now.samples.iter().map(|s| s.at.as_micros()).collect();
         assert_eq!(at, [4_000_000, 3_000_000, 2_000_000, 1_000_000]);
         assert_eq!(history.signals[&names[1]].total, 1);
+
+        // A store that knows no catalog finds the signals in the hash's
+        // totals: nothing is left behind.
+        let bare: DynStore =
+            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap());
+        let no_catalog = VehicleId::try_from("no-catalog").unwrap();
+        let history = bare.history(&no_catalog, &names).await.unwrap().unwrap();
+        assert_eq!(history.signals[&names[0]].total, 12);
+        assert_eq!(history.signals[&names[0]].samples.len(), 3);
+        assert_eq!(history.signals[&names[1]].total, 1);
     });
-    for vehicle in ["read-first", "written-first"] {
+    for vehicle in ["read-first", "written-first", "no-catalog"] {
         let meta = format!("tributary:{{{vehicle}}}:meta");
         assert_eq!(redis.command(&["HGET", &meta, "layout"]), "$1\r\n2\r\n", "{vehicle}");
-        assert_eq!(redis.command(&["HEXISTS", &meta, "total:engine_rpm"]), ":0\r\n", "{vehicle}");
+        for total in ["total:engine_rpm", "total:vehicle_speed"] {
+            assert_eq!(redis.command(&["HEXISTS", &meta, total]), ":0\r\n", "{vehicle}: {total}");
+        }
         for name in ["engine_rpm", "vehicle_speed"] {
             let key = format!("tributary:{{{vehicle}}}:signal:{name}");
             assert_eq!(redis.command(&["EXISTS", &key]), ":0\r\n", "{vehicle}: {key} is left");
         }
         let reply = redis.command(&["PTTL", &meta]);
         let ttl: i64 = reply.trim_start_matches(':').trim_end().parse().unwrap();
-        if vehicle == "read-first" {
+        if vehicle != "written-first" {
             assert!((1..=600_000).contains(&ttl), "{vehicle}: the expiry is kept, not {ttl}");
         } else {
             assert!(ttl > 600_000, "{vehicle}: the write renews the expiry, not {ttl}");

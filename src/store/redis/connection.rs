@@ -8,8 +8,10 @@
 //! Both kinds sit behind one small type that implements redis-rs'
 //! `ConnectionLike`, so the store's operations are written once. The link also
 //! carries the replica acknowledgement (`TRIBUTARY_REDIS_MIN_REPLICAS_ACK`):
-//! when it is set, every script call (the store's only script is the write)
-//! is sent in one pipeline with `WAIT n <timeout>`, so `WAIT` runs on the
+//! when it is set, every script call (the write, and the move of a vehicle
+//! out of the first layout, which a read can start too: a lagging replica
+//! then fails that read with a 503, and the next one moves it again) is sent
+//! in one pipeline with `WAIT n <timeout>`, so `WAIT` runs on the
 //! connection, and so the node, that ran the script (in a cluster the
 //! pipeline is routed by the script's keys), and a write that fewer than `n`
 //! replicas confirmed in time is an error, never an acknowledgement.

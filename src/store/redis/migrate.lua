@@ -1,21 +1,26 @@
--- Moves a vehicle stored in the first layout (before 0.3: a sorted set per
--- signal and the totals in the meta hash) into the current one (one hash per
--- vehicle, see record.lua), in place and atomically; the store calls it when a
--- write or read finds a meta hash without `layout`. Doing nothing when there
--- is nothing to move, so two callers racing to move one vehicle are harmless.
+-- Moves a vehicle stored in the first layout (before the one-hash layout: a
+-- sorted set per signal and the totals in the meta hash) into the current one
+-- (one hash per vehicle, see record.lua), in place and atomically; the store
+-- calls it when a write or read finds a meta hash without `layout`. Doing
+-- nothing when there is nothing to move, so two callers racing to move one
+-- vehicle are harmless.
 --
--- KEYS[1] = the meta hash, then the sorted set of each catalog signal;
--- ARGV = those signals' names, in the same order. A sorted set member is
+-- KEYS[1] = the meta hash, then the sorted set of each signal the vehicle may
+-- have (the catalog's and every `total:<signal>` the hash holds); ARGV =
+-- those signals' names, in the same order. A sorted set member is
 -- `<timestamp>:<value>` scored by its timestamp, so the set in score order is
 -- the window oldest first, as the field holds it. Each field becomes
--- `<total> <n> <newest> <members...>` (`window.rs`); the totals and the sets
--- are deleted. The hash keeps its expiry, which every key of the vehicle
--- shared.
+-- `<total> <n> <newest> <members...>` (`window.rs`).
+--
+-- Everything is read first and the hash written before anything is deleted:
+-- Redis does not undo a script's writes when it fails part-way, so a failure
+-- (a full Redis refusing the HSET, say) leaves the first layout whole. The
+-- hash keeps its expiry, which every key of the vehicle shared.
 local meta = KEYS[1]
 if redis.call('EXISTS', meta) == 0 or redis.call('HEXISTS', meta, 'layout') == 1 then
   return 0
 end
-local writes = { 'layout', '2' }
+local fields = {}
 for j = 2, #KEYS do
   local name = ARGV[j - 1]
   local members = redis.call('ZRANGE', KEYS[j], 0, -1)
@@ -25,12 +30,18 @@ for j = 2, #KEYS do
       total = #members
     end
     local newest = string.match(members[#members], '^(%d+):')
-    writes[#writes + 1] = 'w:' .. name
-    writes[#writes + 1] = string.format('%d', total) .. ' ' .. #members .. ' ' .. newest .. ' '
+    fields[#fields + 1] = 'w:' .. name
+    fields[#fields + 1] = string.format('%d', total) .. ' ' .. #members .. ' ' .. newest .. ' '
       .. table.concat(members, ' ')
   end
-  redis.call('HDEL', meta, 'total:' .. name)
+end
+-- In slices: unpack() takes at most a few thousand values at once.
+for first = 1, #fields, 1000 do
+  redis.call('HSET', meta, unpack(fields, first, math.min(first + 999, #fields)))
+end
+redis.call('HSET', meta, 'layout', '2')
+for j = 2, #KEYS do
+  redis.call('HDEL', meta, 'total:' .. ARGV[j - 1])
   redis.call('DEL', KEYS[j])
 end
-redis.call('HSET', meta, unpack(writes))
 return 1

@@ -3,7 +3,7 @@
 //! Layout: one hash per vehicle, `tributary:{<vehicle>}:meta` (the `{…}` hash
 //! tag names the vehicle's Redis Cluster slot), holding `last_seen` and per
 //! signal a field `w:<signal>`: its count of samples accepted and its window,
-//! newest first (see `window.rs`). One key per vehicle keeps every command
+//! oldest first (see `window.rs`). One key per vehicle keeps every command
 //! cheap: a record is one Lua script call that reads and writes that hash
 //! (atomic: appends, de-duplicates, trims and counts in one step, so
 //! concurrent writers can never leave more than the window or lose a reading),
@@ -12,14 +12,15 @@
 //! its last write, so a silent vehicle is forgotten by Redis itself (see the
 //! script).
 //!
-//! Upgrading: before this layout (0.3), a vehicle was a meta hash with
+//! Upgrading: before this layout, a vehicle was a meta hash with
 //! `last_seen` and `total:<signal>`, and a sorted set per signal. A hash
 //! without the `layout` field is of that layout, and the first write or read
 //! of such a vehicle moves it, atomically and in place (`migrate.lua`), so an
 //! upgrade keeps every acknowledged reading without a migration step. An
 //! instance of the old version still running would write where this one no
-//! longer reads: stop old instances before starting new ones (as the Compose
-//! file's single service does).
+//! longer reads, and an older version does not read this layout: stop old
+//! instances before starting new ones (as the Compose file's single service
+//! does), and do not downgrade (docs/operating.md).
 //!
 //! Memory is bounded by Redis' `maxmemory` with `noeviction` (eviction would
 //! drop acknowledged readings without a word): the script refuses a new
@@ -59,7 +60,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{RedisError, Script};
 
-use self::connection::{Connection, Nodes, ReplicaAck};
+use self::connection::{Connection, Link, Nodes, ReplicaAck};
 use super::{Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage};
 use crate::domain::{
     Aggregate, Reading, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix,
@@ -166,23 +167,30 @@ impl RedisStore {
         VehicleId::try_from(id).ok()
     }
 
-    /// A signal's sorted set in the first layout (see `migrate.lua`).
-    fn first_layout_signal_key(vehicle: &VehicleId, signal: &SignalName) -> String {
-        format!("tributary:{{{vehicle}}}:signal:{signal}")
-    }
-
-    /// The call of `migrate.lua` that moves `vehicle` out of the first
-    /// layout, naming every key that layout gave it.
-    fn migration(&self, vehicle: &VehicleId) -> redis::ScriptInvocation<'_> {
+    /// Moves `vehicle` out of the first layout (`migrate.lua`), naming every
+    /// key that layout may have given it: the catalog's signals and every
+    /// `total:<signal>` its hash holds (a signal since dropped from the
+    /// catalog, or a store built without one; the first layout wrote a total
+    /// for each signal it stored).
+    async fn migrate(&self, link: &mut Link, vehicle: &VehicleId) -> Result<(), RedisError> {
+        let meta = Self::meta_key(vehicle);
+        let fields: Vec<String> = redis::cmd("HKEYS").arg(&meta).query_async(link).await?;
+        let mut names: Vec<&str> = self.signals.iter().map(SignalName::as_str).collect();
+        for name in fields.iter().filter_map(|field| field.strip_prefix("total:")) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         let mut invocation = self.migrate.prepare_invoke();
-        invocation.key(Self::meta_key(vehicle));
-        for signal in &self.signals {
-            invocation.key(Self::first_layout_signal_key(vehicle, signal));
+        invocation.key(&meta);
+        for name in &names {
+            invocation.key(format!("tributary:{{{vehicle}}}:signal:{name}"));
         }
-        for signal in &self.signals {
-            invocation.arg(signal.as_str());
+        for name in &names {
+            invocation.arg(*name);
         }
-        invocation
+        invocation.invoke_async::<i64>(link).await?;
+        Ok(())
     }
 
     /// The vehicle's `last_seen` and `signals`' fields, in one `HMGET` (one
@@ -195,12 +203,11 @@ impl RedisStore {
         signals: &[SignalName],
     ) -> Result<(Option<String>, Vec<Option<String>>), StoreError> {
         let read = window::hmget(vehicle, signals);
-        let migration = self.migration(vehicle);
         let mut fields: Vec<Option<String>> = self
             .with_deadline(async |c| {
                 let fields: Vec<Option<String>> = read.query_async(c).await?;
                 if window::first_layout(&fields) {
-                    migration.invoke_async::<i64>(c).await?;
+                    self.migrate(c, vehicle).await?;
                     return read.query_async(c).await;
                 }
                 Ok(fields)
@@ -306,10 +313,9 @@ impl Store for RedisStore {
             .arg(super::changes::encode_signals(signals.iter().copied()));
         // A vehicle still in the first layout is moved, then written, in the
         // same deadline (see `migrate.lua`).
-        let migration = self.migration(vehicle);
         self.with_deadline(async |c| match invocation.invoke_async::<i64>(c).await {
             Err(e) if e.code() == Some(FIRST_LAYOUT) => {
-                migration.invoke_async::<i64>(c).await?;
+                self.migrate(c, vehicle).await?;
                 invocation.invoke_async::<i64>(c).await
             }
             done => done,
@@ -334,7 +340,7 @@ impl Store for RedisStore {
         let mut out = BTreeMap::new();
         for (signal, field) in signals.iter().zip(windows) {
             let Some(field) = field else { continue };
-            let history = window::parse(&field)?;
+            let history = window::parse(&field, self.limits.window)?;
             if !history.samples.is_empty() {
                 out.insert(signal.clone(), history);
             }
@@ -357,7 +363,7 @@ impl Store for RedisStore {
         let mut out = Vec::new();
         for (signal, field) in signals.iter().zip(fields) {
             let Some(field) = field else { continue };
-            if let Some(aggregate) = window::aggregate(&field)? {
+            if let Some(aggregate) = window::aggregate(&field, self.limits.window)? {
                 out.push((signal.clone(), aggregate));
             }
         }

@@ -133,7 +133,7 @@ for j = 1, nsignals do
     -- may be a resend of a reading trimmed long ago, it is not counted.
     local floor = nil
     if device > 0 and n >= window then
-      floor = tonumber(stamps[n])
+      floor = tonumber(stamps[window])
     end
     local count = 0
     for i = device_at, at - 1, 2 do
@@ -170,7 +170,9 @@ for j = 1, nsignals do
   writes[#writes + 1] = fields[j + 2]
   writes[#writes + 1] = field
 end
-redis.call('HSET', vehicle, unpack(writes))
+if #writes > 0 then
+  redis.call('HSET', vehicle, unpack(writes))
+end
 if left < ttl - tonumber(ARGV[3]) then
   redis.call('PEXPIRE', vehicle, ttl)
 end

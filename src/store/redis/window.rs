@@ -38,8 +38,11 @@ fn malformed(field: &str) -> StoreError {
     StoreError::Internal(format!("malformed window {field:?}").into())
 }
 
-/// The total and the samples of a field, newest first.
-fn split(field: &str) -> Result<(u64, Vec<Sample>), StoreError> {
+/// The total and the newest `window` samples of a field, newest first. A
+/// field may hold more than `window` (written under a larger
+/// `TRIBUTARY_WINDOW`, or moved from the first layout) until its next write
+/// trims it; reads never show more than the window.
+fn split(field: &str, window: usize) -> Result<(u64, Vec<Sample>), StoreError> {
     let mut parts = field.split(' ');
     let mut number =
         || parts.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| malformed(field));
@@ -50,6 +53,7 @@ fn split(field: &str) -> Result<(u64, Vec<Sample>), StoreError> {
         .map(|part| parse_sample(part).ok_or_else(|| malformed(field)))
         .collect::<Result<_, _>>()?;
     samples.reverse();
+    samples.truncate(window);
     Ok((total, samples))
 }
 
@@ -59,14 +63,14 @@ fn parse_sample(part: &str) -> Option<Sample> {
 }
 
 /// A field as a signal's history.
-pub(super) fn parse(field: &str) -> Result<SignalHistory, StoreError> {
-    let (total, samples) = split(field)?;
+pub(super) fn parse(field: &str, window: usize) -> Result<SignalHistory, StoreError> {
+    let (total, samples) = split(field, window)?;
     Ok(SignalHistory { samples, total })
 }
 
 /// A field's window aggregated (`None`: the window is empty).
-pub(super) fn aggregate(field: &str) -> Result<Option<Aggregate>, StoreError> {
-    let (_, samples) = split(field)?;
+pub(super) fn aggregate(field: &str, window: usize) -> Result<Option<Aggregate>, StoreError> {
+    let (_, samples) = split(field, window)?;
     Ok(Aggregate::of(&samples))
 }
 
@@ -84,7 +88,7 @@ mod tests {
     fn values_round_trip_exactly() {
         for value in [0.3, -40.0, 215.0, 1e-7, 16_383.75, 0.1 + 0.2, 1e300, 5e-324, -0.0] {
             let field = format!("3 1 1764268317000000 1764268317000000:{}", written(value));
-            let history = parse(&field).unwrap();
+            let history = parse(&field, 10).unwrap();
             assert_eq!(history.total, 3);
             assert_eq!(history.samples[0].value.to_bits(), value.to_bits(), "{field}");
             assert_eq!(history.samples[0].at.as_micros(), 1_764_268_317_000_000);
@@ -93,21 +97,27 @@ mod tests {
 
     #[test]
     fn a_field_reads_newest_first_and_aggregates_like_the_memory_store() {
-        let history = parse("12 3 3000000 1000000:100 2000000:80 3000000:90").unwrap();
+        let history = parse("12 3 3000000 1000000:100 2000000:80 3000000:90", 10).unwrap();
         assert_eq!(history.total, 12);
         let at: Vec<i64> = history.samples.iter().map(|s| s.at.as_micros()).collect();
         assert_eq!(at, [3_000_000, 2_000_000, 1_000_000]);
-        let figures = aggregate("12 3 3000000 1000000:100 2000000:80 3000000:90").unwrap().unwrap();
+        let figures =
+            aggregate("12 3 3000000 1000000:100 2000000:80 3000000:90", 10).unwrap().unwrap();
         assert_eq!(Some(figures), Aggregate::of(&history.samples));
         assert_eq!((figures.current, figures.average), (90.0, 90.0));
-        assert_eq!(aggregate("0 0 0").unwrap(), None);
+        assert_eq!(aggregate("0 0 0", 10).unwrap(), None);
+        // A field longer than the window (a larger TRIBUTARY_WINDOW before):
+        // reads show the newest `window`, and keep the total.
+        let history = parse("12 3 3000000 1000000:100 2000000:80 3000000:90", 2).unwrap();
+        let at: Vec<i64> = history.samples.iter().map(|s| s.at.as_micros()).collect();
+        assert_eq!((history.total, at), (12, vec![3_000_000, 2_000_000]));
     }
 
     #[test]
     fn a_malformed_field_is_an_internal_error() {
         for field in ["", "1 1:2", "x 1 1 1:2", "1 1 1 1:x", "1 1 1 12", "1 1 1 -5:1", "1 1 1 1:2 "]
         {
-            assert!(matches!(parse(field), Err(StoreError::Internal(_))), "{field:?}");
+            assert!(matches!(parse(field, 10), Err(StoreError::Internal(_))), "{field:?}");
         }
     }
 }
