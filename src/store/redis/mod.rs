@@ -43,12 +43,14 @@
 //!
 //! Files: this one holds the store, its key layout and the `Store` methods
 //! that read and write; `connection` the shared connection and its
-//! deadlines; `window` a signal's field and the reads of it; `list` the
+//! deadlines; `window` a signal's field and the reads of it; `migrate` the
+//! move out of the first layout; `list` the
 //! `SCAN`s that count and list vehicles; `changes` the change feed.
 
 mod changes;
 mod connection;
 mod list;
+mod migrate;
 mod window;
 
 pub use self::changes::RedisFeed;
@@ -60,22 +62,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{RedisError, Script};
 
-use self::connection::{Connection, Link, Nodes, ReplicaAck};
+use self::connection::{Connection, Nodes, ReplicaAck};
 use super::{Store, StoreError, StoreLimits, VehicleCursor, VehicleHistory, VehiclePage};
-use crate::domain::{
-    Aggregate, Reading, SignalName, StampedBy, Timestamp, VehicleId, VehiclePrefix,
-};
+use crate::domain::{Aggregate, Reading, SignalName, Timestamp, VehicleId, VehiclePrefix};
 
 /// The script of one record (see `record.lua` for its arguments and how it
 /// keeps windows, counts and expiry).
 const RECORD_SCRIPT: &str = include_str!("record.lua");
-
-/// The script that moves a vehicle out of the first layout (see
-/// `migrate.lua`).
-const MIGRATE_SCRIPT: &str = include_str!("migrate.lua");
-
-/// The error code of `record.lua` for a vehicle still in the first layout.
-const FIRST_LAYOUT: &str = "OLDLAYOUT";
 
 /// The Redis store. Cheap to clone: clones share one multiplexed connection.
 #[derive(Clone)]
@@ -133,7 +126,7 @@ impl RedisStore {
             limits,
             signals: Vec::new(),
             record: Script::new(RECORD_SCRIPT),
-            migrate: Script::new(MIGRATE_SCRIPT),
+            migrate: Script::new(migrate::MIGRATE_SCRIPT),
         })
     }
 
@@ -167,32 +160,6 @@ impl RedisStore {
         VehicleId::try_from(id).ok()
     }
 
-    /// Moves `vehicle` out of the first layout (`migrate.lua`), naming every
-    /// key that layout may have given it: the catalog's signals and every
-    /// `total:<signal>` its hash holds (a signal since dropped from the
-    /// catalog, or a store built without one; the first layout wrote a total
-    /// for each signal it stored).
-    async fn migrate(&self, link: &mut Link, vehicle: &VehicleId) -> Result<(), RedisError> {
-        let meta = Self::meta_key(vehicle);
-        let fields: Vec<String> = redis::cmd("HKEYS").arg(&meta).query_async(link).await?;
-        let mut names: Vec<&str> = self.signals.iter().map(SignalName::as_str).collect();
-        for name in fields.iter().filter_map(|field| field.strip_prefix("total:")) {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        let mut invocation = self.migrate.prepare_invoke();
-        invocation.key(&meta);
-        for name in &names {
-            invocation.key(format!("tributary:{{{vehicle}}}:signal:{name}"));
-        }
-        for name in &names {
-            invocation.arg(*name);
-        }
-        invocation.invoke_async::<i64>(link).await?;
-        Ok(())
-    }
-
     /// The vehicle's `last_seen` and `signals`' fields, in one `HMGET` (one
     /// command, so atomic without a `MULTI`, which Redis refuses past
     /// `maxmemory`, reads too). A vehicle still in the first layout is moved
@@ -221,51 +188,6 @@ impl RedisStore {
     }
 }
 
-/// One signal's readings in a batch, as the script takes them (see
-/// `record.lua`).
-struct Group<'a> {
-    server_total: usize,
-    /// How many of `sent` are server-stamped (they come first).
-    server_sent: usize,
-    /// The newest `window` server-stamped readings, then the device-stamped
-    /// ones; oldest first when `simple`, else the server's newest first and
-    /// the device's in the batch's order (which decides between two values
-    /// with the same timestamp).
-    sent: Vec<&'a Reading>,
-    /// Of one kind and with distinct timestamps: the script's fast path.
-    simple: bool,
-}
-
-impl<'a> Group<'a> {
-    fn of(signal: &SignalName, readings: &'a [Reading], window: usize) -> Self {
-        let (mut server, device): (Vec<&Reading>, Vec<&Reading>) = readings
-            .iter()
-            .filter(|r| r.signal == *signal)
-            .partition(|r| r.stamped_by == StampedBy::Server);
-        let server_total = server.len();
-        server.sort_by_key(|r| std::cmp::Reverse(r.at));
-        server.truncate(window);
-        let server_sent = server.len();
-        let mut sent = server;
-        if sent.is_empty() {
-            sent = device;
-            let mut ascending = sent.clone();
-            ascending.sort_by_key(|r| r.at);
-            if ascending.windows(2).all(|w| w[0].at < w[1].at) {
-                return Self { server_total, server_sent, sent: ascending, simple: true };
-            }
-            return Self { server_total, server_sent, sent, simple: false };
-        }
-        let simple = device.is_empty() && sent.windows(2).all(|w| w[0].at > w[1].at);
-        if simple {
-            sent.reverse();
-        } else {
-            sent.extend(device);
-        }
-        Self { server_total, server_sent, sent, simple }
-    }
-}
-
 #[async_trait]
 impl Store for RedisStore {
     async fn record(
@@ -291,8 +213,8 @@ impl Store for RedisStore {
         // Per signal: its server-stamped readings, of which only the newest
         // `window` are sent, and its device-stamped ones.
         let window = self.limits.window;
-        let groups: Vec<Group<'_>> =
-            signals.iter().map(|signal| Group::of(signal, readings, window)).collect();
+        let groups: Vec<window::Group<'_>> =
+            signals.iter().map(|signal| window::Group::of(signal, readings, window)).collect();
         for (signal, group) in signals.iter().zip(&groups) {
             invocation
                 .arg(signal.as_str())
@@ -314,7 +236,7 @@ impl Store for RedisStore {
         // A vehicle still in the first layout is moved, then written, in the
         // same deadline (see `migrate.lua`).
         self.with_deadline(async |c| match invocation.invoke_async::<i64>(c).await {
-            Err(e) if e.code() == Some(FIRST_LAYOUT) => {
+            Err(e) if e.code() == Some(migrate::FIRST_LAYOUT) => {
                 self.migrate(c, vehicle).await?;
                 invocation.invoke_async::<i64>(c).await
             }

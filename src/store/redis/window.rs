@@ -6,10 +6,11 @@
 //! values as redis-rs writes an `f64` (the shortest text that parses back to
 //! the same number).
 //! A read is one `HMGET` of the fields it needs: one command, so atomic
-//! without a `MULTI` (which Redis refuses past `maxmemory`, reads too).
+//! without a `MULTI` (which Redis refuses past `maxmemory`, reads too). A
+//! write sends each signal's readings as a [`Group`].
 
 use super::RedisStore;
-use crate::domain::{Aggregate, Sample, SignalName, Timestamp, VehicleId};
+use crate::domain::{Aggregate, Reading, Sample, SignalName, StampedBy, Timestamp, VehicleId};
 use crate::store::{SignalHistory, StoreError};
 
 /// The field of `signal` in its vehicle's hash.
@@ -72,6 +73,51 @@ pub(super) fn parse(field: &str, window: usize) -> Result<SignalHistory, StoreEr
 pub(super) fn aggregate(field: &str, window: usize) -> Result<Option<Aggregate>, StoreError> {
     let (_, samples) = split(field, window)?;
     Ok(Aggregate::of(&samples))
+}
+
+/// One signal's readings in a batch, as the script takes them (see
+/// `record.lua`).
+pub(super) struct Group<'a> {
+    pub(super) server_total: usize,
+    /// How many of `sent` are server-stamped (they come first).
+    pub(super) server_sent: usize,
+    /// The newest `window` server-stamped readings, then the device-stamped
+    /// ones; oldest first when `simple`, else the server's newest first and
+    /// the device's in the batch's order (which decides between two values
+    /// with the same timestamp).
+    pub(super) sent: Vec<&'a Reading>,
+    /// Of one kind and with distinct timestamps: the script's fast path.
+    pub(super) simple: bool,
+}
+
+impl<'a> Group<'a> {
+    pub(super) fn of(signal: &SignalName, readings: &'a [Reading], window: usize) -> Self {
+        let (mut server, device): (Vec<&Reading>, Vec<&Reading>) = readings
+            .iter()
+            .filter(|r| r.signal == *signal)
+            .partition(|r| r.stamped_by == StampedBy::Server);
+        let server_total = server.len();
+        server.sort_by_key(|r| std::cmp::Reverse(r.at));
+        server.truncate(window);
+        let server_sent = server.len();
+        let mut sent = server;
+        if sent.is_empty() {
+            sent = device;
+            let mut ascending = sent.clone();
+            ascending.sort_by_key(|r| r.at);
+            if ascending.windows(2).all(|w| w[0].at < w[1].at) {
+                return Self { server_total, server_sent, sent: ascending, simple: true };
+            }
+            return Self { server_total, server_sent, sent, simple: false };
+        }
+        let simple = device.is_empty() && sent.windows(2).all(|w| w[0].at > w[1].at);
+        if simple {
+            sent.reverse();
+        } else {
+            sent.extend(device);
+        }
+        Self { server_total, server_sent, sent, simple }
+    }
 }
 
 #[cfg(test)]
