@@ -153,13 +153,16 @@ impl MemoryStore {
         let capacity = self.shared.limits.window;
         let max_vehicles = self.shared.limits.max_vehicles;
         let weight = weight(readings.len());
+        // The limit (if any) against a vehicle's rate state, taking from it.
+        let admit = |rate: &mut RateState| match limit {
+            Some((quota, now)) => quota.check(rate, weight, now),
+            None => Ok(()),
+        };
         let mut vehicles = self.shared.vehicles();
         // Look up before inserting: `entry` would copy the id on every write.
         let entry = match vehicles.get_mut(vehicle) {
             Some(entry) => {
-                if let Some((quota, now)) = limit
-                    && let Err(exceeded) = quota.check(&mut entry.rate, weight, now)
-                {
+                if let Err(exceeded) = admit(&mut entry.rate) {
                     return Ok(Err(exceeded));
                 }
                 entry.last_seen = entry.last_seen.max(received_at);
@@ -167,9 +170,7 @@ impl MemoryStore {
             }
             None => {
                 let mut rate = RateState::default();
-                if let Some((quota, now)) = limit
-                    && let Err(exceeded) = quota.check(&mut rate, weight, now)
-                {
+                if let Err(exceeded) = admit(&mut rate) {
                     return Ok(Err(exceeded));
                 }
                 if let Some(max) = max_vehicles.filter(|&max| vehicles.len() as u64 >= max) {
