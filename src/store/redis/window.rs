@@ -102,13 +102,17 @@ impl<'a> Group<'a> {
         let server_sent = server.len();
         let mut sent = server;
         if sent.is_empty() {
-            sent = device;
-            let mut ascending = sent.clone();
+            let strictly_ascending = |sent: &[&Reading]| sent.windows(2).all(|w| w[0].at < w[1].at);
+            // A device's batch usually comes oldest first: then no copy.
+            if strictly_ascending(&device) {
+                return Self { server_total, server_sent, sent: device, simple: true };
+            }
+            let mut ascending = device.clone();
             ascending.sort_by_key(|r| r.at);
-            if ascending.windows(2).all(|w| w[0].at < w[1].at) {
+            if strictly_ascending(&ascending) {
                 return Self { server_total, server_sent, sent: ascending, simple: true };
             }
-            return Self { server_total, server_sent, sent, simple: false };
+            return Self { server_total, server_sent, sent: device, simple: false };
         }
         let simple = device.is_empty() && sent.windows(2).all(|w| w[0].at > w[1].at);
         if simple {
