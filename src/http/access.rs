@@ -62,8 +62,10 @@ impl RequestId {
         Self(HeaderValue::try_from(id).expect("hex digits are a valid header value"))
     }
 
-    pub fn header_value(&self) -> &HeaderValue {
-        &self.0
+    /// The id as the answer's header (moved: a generated id's bytes would be
+    /// copied to be shared).
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
     }
 
     pub fn as_str(&self) -> &str {

@@ -46,7 +46,6 @@ pub(super) async fn observe_request(
     };
     let (scope, mut response) = scope.run(handled).await;
     let elapsed = started.elapsed();
-    response.headers_mut().insert(X_REQUEST_ID.clone(), scope.id.header_value().clone());
     let status = response.status();
     state.metrics.request_finished(method, route, status.as_u16(), elapsed);
     if method == "POST" && is_write_route(route) && !status.is_success() {
@@ -77,6 +76,7 @@ pub(super) async fn observe_request(
         };
         line.write_to(sink);
     }
+    response.headers_mut().insert(X_REQUEST_ID.clone(), scope.id.into_header_value());
     response
 }
 
