@@ -85,7 +85,12 @@ impl Application {
             [
                 state.fleet.store().upkeep(),
                 Some(state.metrics.upkeep()),
-                state.fleet.limiter().map(VehicleLimiter::upkeep),
+                // A store that keeps the rate state leaves the limiter's map empty.
+                state
+                    .fleet
+                    .limiter()
+                    .filter(|_| !state.fleet.store().keeps_rate_state())
+                    .map(VehicleLimiter::upkeep),
                 Some(crate::telemetry::upkeep()),
             ]
             .into_iter()

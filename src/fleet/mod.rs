@@ -101,12 +101,13 @@ impl Fleet {
                     return Err(limiter.refusal(vehicle, readings.len(), exceeded).into());
                 }
             }
-            limiter => {
-                if let Some(limiter) = limiter {
-                    limiter
-                        .admit(vehicle, readings.len())
-                        .inspect_err(|_| self.metrics.rate_limited())?;
-                }
+            Some(limiter) => {
+                limiter
+                    .admit(vehicle, readings.len())
+                    .inspect_err(|_| self.metrics.rate_limited())?;
+                self.observe("record", self.store.record(vehicle, readings, received_at)).await?;
+            }
+            None => {
                 self.observe("record", self.store.record(vehicle, readings, received_at)).await?;
             }
         }
