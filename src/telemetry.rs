@@ -8,6 +8,7 @@
 //! ([`dropped_lines`], `tributary_log_lines_dropped_total`, and a warning every
 //! ten seconds while it goes on) rather than queued without bound.
 
+use std::cell::RefCell;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +34,16 @@ impl AccessSink {
     /// Hands one whole line (with its newline) to the writer thread, or drops
     /// it (counted) when the thread is that far behind. Never blocks.
     pub fn write_line(&self, line: &[u8]) {
-        // One `write` is one message to the thread, so a line is never split.
-        let _ = self.writer.clone().write(line);
+        // `write` needs the writer mutably: each thread keeps its own clone
+        // (there is one sink), rather than cloning it, and its shared
+        // counters, for every line.
+        thread_local! {
+            static WRITER: RefCell<Option<NonBlocking>> = const { RefCell::new(None) };
+        }
+        WRITER.with_borrow_mut(|writer| {
+            // One `write` is one message to the thread, so a line is never split.
+            let _ = writer.get_or_insert_with(|| self.writer.clone()).write(line);
+        });
     }
 }
 
