@@ -64,7 +64,7 @@ impl Application {
         if matches!(auth, Auth::Off) {
             tracing::warn!("{OFF_WARNING}");
         }
-        let (store, feed) = build_store_and_feed(settings, &catalog)?;
+        let (store, feed) = build_store_and_feed(settings)?;
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -189,22 +189,10 @@ async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<()>) {
     while stopped.changed().await.is_ok() {}
 }
 
-/// The store the settings ask for.
-pub fn build_store(settings: &ServeSettings, catalog: &Catalog) -> anyhow::Result<DynStore> {
-    Ok(match settings.redis_target()? {
-        RedisTarget::Memory => Arc::new(MemoryStore::new(settings.store_limits())),
-        RedisTarget::Single(url) => Arc::new(redis_store(&url, settings, catalog)?),
-        RedisTarget::Cluster(urls) => Arc::new(cluster_store(&urls, settings, catalog)?),
-    })
-}
-
 /// The store the settings ask for, and the feed of its changes: the memory
 /// store's own, or a subscriber connection to the same Redis or cluster (which
 /// connects in the background: call this inside a tokio runtime).
-pub fn build_store_and_feed(
-    settings: &ServeSettings,
-    catalog: &Catalog,
-) -> anyhow::Result<(DynStore, Arc<dyn Feed>)> {
+pub fn build_store_and_feed(settings: &ServeSettings) -> anyhow::Result<(DynStore, Arc<dyn Feed>)> {
     Ok(match settings.redis_target()? {
         RedisTarget::Memory => {
             let store = MemoryStore::new(settings.store_limits());
@@ -212,13 +200,13 @@ pub fn build_store_and_feed(
             (Arc::new(store), Arc::new(feed))
         }
         RedisTarget::Single(url) => {
-            let store = redis_store(&url, settings, catalog)?;
+            let store = redis_store(&url, settings)?;
             let client = redis_client(settings, &url, Some(redis::ProtocolVersion::RESP3))?;
             let feed = RedisFeed::with_client(client, settings.store_timeout);
             (Arc::new(store), Arc::new(feed))
         }
         RedisTarget::Cluster(urls) => {
-            let store = cluster_store(&urls, settings, catalog)?;
+            let store = cluster_store(&urls, settings)?;
             let builder = cluster_builder(settings, &urls)?;
             let feed = RedisFeed::with_cluster(builder, settings.store_timeout)
                 .map_err(|err| unusable_cluster(&urls, &err))?;
@@ -227,28 +215,18 @@ pub fn build_store_and_feed(
     })
 }
 
-fn redis_store(
-    url: &RedisUrl,
-    settings: &ServeSettings,
-    catalog: &Catalog,
-) -> anyhow::Result<RedisStore> {
+fn redis_store(url: &RedisUrl, settings: &ServeSettings) -> anyhow::Result<RedisStore> {
     let client = redis_client(settings, url, None)?;
-    Ok(RedisStore::with_client(client, settings.store_limits())
+    RedisStore::with_client(client, settings.store_limits())
         .and_then(|store| store.with_replica_acks(settings.redis_min_replicas_ack))
-        .map_err(|err| unusable_redis_url(url, &err))?
-        .with_signals(catalog.names()))
+        .map_err(|err| unusable_redis_url(url, &err))
 }
 
-fn cluster_store(
-    urls: &[RedisUrl],
-    settings: &ServeSettings,
-    catalog: &Catalog,
-) -> anyhow::Result<RedisStore> {
+fn cluster_store(urls: &[RedisUrl], settings: &ServeSettings) -> anyhow::Result<RedisStore> {
     let builder = cluster_builder(settings, urls)?;
-    Ok(RedisStore::with_cluster(builder, settings.store_limits())
+    RedisStore::with_cluster(builder, settings.store_limits())
         .and_then(|store| store.with_replica_acks(settings.redis_min_replicas_ack))
-        .map_err(|err| unusable_cluster(urls, &err))?
-        .with_signals(catalog.names()))
+        .map_err(|err| unusable_cluster(urls, &err))
 }
 
 /// The cluster client's builder for the seed `urls`, with the TLS files of

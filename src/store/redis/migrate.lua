@@ -6,8 +6,8 @@
 -- vehicle are harmless.
 --
 -- KEYS[1] = the meta hash, then the sorted set of each signal the vehicle may
--- have (the catalog's and every `total:<signal>` the hash holds); ARGV =
--- those signals' names, in the same order. A sorted set member is
+-- have (one per `total:<signal>` the hash holds); ARGV = those signals'
+-- names, in the same order. A sorted set member is
 -- `<timestamp>:<value>` scored by its timestamp, so the set in score order is
 -- the window oldest first, as the field holds it. Each field becomes
 -- `<total> <n> <newest> <members...>` (`window.rs`).

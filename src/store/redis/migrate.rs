@@ -8,7 +8,7 @@ use redis::RedisError;
 
 use super::RedisStore;
 use super::connection::Link;
-use crate::domain::{SignalName, VehicleId};
+use crate::domain::VehicleId;
 
 /// The script that moves a vehicle out of the first layout.
 pub(super) const MIGRATE_SCRIPT: &str = include_str!("migrate.lua");
@@ -18,10 +18,9 @@ pub(super) const FIRST_LAYOUT: &str = "OLDLAYOUT";
 
 impl RedisStore {
     /// Moves `vehicle` out of the first layout (`migrate.lua`), naming every
-    /// key that layout may have given it: the catalog's signals and every
-    /// `total:<signal>` its hash holds (a signal since dropped from the
-    /// catalog, or a store built without one; the first layout wrote a total
-    /// for each signal it stored).
+    /// key that layout gave it: a sorted set for each `total:<signal>` its
+    /// hash holds (the first layout's script counted every sample it added,
+    /// so every signal it stored has a total, whatever the catalog is now).
     pub(super) async fn migrate(
         &self,
         link: &mut Link,
@@ -29,12 +28,8 @@ impl RedisStore {
     ) -> Result<(), RedisError> {
         let meta = Self::meta_key(vehicle);
         let fields: Vec<String> = redis::cmd("HKEYS").arg(&meta).query_async(link).await?;
-        let mut names: Vec<&str> = self.signals.iter().map(SignalName::as_str).collect();
-        for name in fields.iter().filter_map(|field| field.strip_prefix("total:")) {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
+        let names: Vec<&str> =
+            fields.iter().filter_map(|field| field.strip_prefix("total:")).collect();
         let mut invocation = self.migrate.prepare_invoke();
         invocation.key(&meta);
         for name in &names {

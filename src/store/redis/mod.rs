@@ -79,8 +79,6 @@ pub struct RedisStore {
     /// `TRIBUTARY_REDIS_MIN_REPLICAS_ACK`, if above 0 (see `connection.rs`).
     ack: Option<ReplicaAck>,
     limits: StoreLimits,
-    /// Every signal a vehicle may have (the catalog); see `with_signals`.
-    signals: Vec<SignalName>,
     record: Script,
     migrate: Script,
 }
@@ -124,7 +122,6 @@ impl RedisStore {
             connection: Arc::new(Mutex::new(Connection { link, generation: 0 })),
             ack: None,
             limits,
-            signals: Vec::new(),
             record: Script::new(RECORD_SCRIPT),
             migrate: Script::new(migrate::MIGRATE_SCRIPT),
         })
@@ -141,13 +138,6 @@ impl RedisStore {
         let link = Self::link(&self.nodes, self.limits.timeout, self.ack)?;
         self.connection = Arc::new(Mutex::new(Connection { link, generation: 0 }));
         Ok(self)
-    }
-
-    /// The catalog: the signals whose keys a vehicle stored in the first
-    /// layout may have, which `migrate.lua` moves into its hash.
-    pub fn with_signals(mut self, signals: &[SignalName]) -> Self {
-        self.signals = signals.to_vec();
-        self
     }
 
     fn meta_key(vehicle: &VehicleId) -> String {
