@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::access::{AccessLine, RequestId, RequestScope, X_REQUEST_ID};
 use super::admission::admit;
+use super::browser;
 use super::problem::{AuthRefusal, Failure, ProblemType};
 use super::state::AppState;
 use crate::telemetry::Throttle;
@@ -76,7 +77,9 @@ pub(super) async fn observe_request(
         };
         line.write_to(sink);
     }
-    response.headers_mut().insert(X_REQUEST_ID.clone(), scope.id.into_header_value());
+    let headers = response.headers_mut();
+    headers.insert(X_REQUEST_ID.clone(), scope.id.into_header_value());
+    browser::protect(headers);
     response
 }
 

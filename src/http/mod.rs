@@ -75,8 +75,6 @@ pub fn router(state: AppState) -> Router {
     // five clones and allocations per request). Outermost first.
     let layers = ServiceBuilder::new()
         .option_layer(browser::cors(state.cors_origins.clone()))
-        .layer(browser::no_store())
-        .layer(browser::nosniff())
         // An encoding it does not know is left for `body` to refuse with a
         // problem that lists the accepted ones.
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
