@@ -5,7 +5,6 @@
 //! separately. Fixed series are registered once and kept as handles; series
 //! with a label per request (route, status) go through the recorder's registry.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -92,7 +91,8 @@ struct Inner {
     /// Handles of the per-request series, by route: registering a series means
     /// building and hashing a labelled key, which is worth doing once per
     /// series rather than once per request.
-    http: RwLock<HashMap<Box<str>, RouteSeries>>,
+    /// By matched route (a fixed set), with foldhash: looked up per request.
+    http: RwLock<foldhash::HashMap<Box<str>, RouteSeries>>,
     handle: PrometheusHandle,
     in_flight: Gauge,
     connections: Gauge,

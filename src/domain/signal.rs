@@ -6,7 +6,6 @@
 //! weather. Operators add or override signals with a TOML file; the catalog is
 //! immutable once the server starts, so handlers share it without locking.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -81,7 +80,9 @@ pub struct Catalog {
     signals: Vec<SignalSpec>,
     /// The short names, in catalog order; kept so reads need not rebuild them.
     names: Vec<SignalName>,
-    by_name: HashMap<String, usize>,
+    /// foldhash, not std's SipHash: the keys are the catalog's own, so a
+    /// client's names cannot grow the map, and every reading looks one up.
+    by_name: foldhash::HashMap<String, usize>,
 }
 
 /// The engine-temperature signal of the seed's API.
@@ -135,7 +136,7 @@ impl Catalog {
     }
 
     fn from_specs(signals: Vec<SignalSpec>) -> Self {
-        let mut by_name = HashMap::new();
+        let mut by_name = foldhash::HashMap::default();
         for (i, spec) in signals.iter().enumerate() {
             by_name.insert(spec.name.as_str().to_owned(), i);
             if let Some(path) = &spec.vss_path {

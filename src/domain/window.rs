@@ -36,19 +36,26 @@ impl Aggregate {
         Self::of_iter(newest_first.iter().copied())
     }
 
-    /// The same, over samples given newest first by an iterator (walked once
-    /// per figure, as `of` walks its slice), so the figures are the same to
-    /// the last bit.
-    pub fn of_iter(newest_first: impl Iterator<Item = Sample> + Clone) -> Option<Self> {
-        let newest = newest_first.clone().next()?;
-        let values = newest_first.map(|s| s.value);
-        let sum: f64 = values.clone().sum();
-        let count = values.clone().count();
+    /// The same, over samples given newest first by an iterator, in one walk
+    /// (every figure is its own fold in the same order, so the figures are
+    /// the same to the last bit whatever holds the samples).
+    pub fn of_iter(mut newest_first: impl Iterator<Item = Sample>) -> Option<Self> {
+        let newest = newest_first.next()?;
+        // `Sum for f64` starts at -0.0, and -0.0 + x is x.
+        let (mut sum, mut count) = (newest.value, 1_usize);
+        let (mut min, mut max) =
+            (newest.value.min(f64::INFINITY), newest.value.max(f64::NEG_INFINITY));
+        for sample in newest_first {
+            sum += sample.value;
+            count += 1;
+            min = min.min(sample.value);
+            max = max.max(sample.value);
+        }
         Some(Self {
             current: newest.value,
             average: sum / count as f64,
-            min: values.clone().fold(f64::INFINITY, f64::min),
-            max: values.fold(f64::NEG_INFINITY, f64::max),
+            min,
+            max,
             count,
             updated_at: newest.at,
         })

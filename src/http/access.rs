@@ -57,9 +57,14 @@ impl RequestId {
             u64::from_le_bytes(bytes)
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(32);
-        let _ = write!(id, "{process:016x}{n:016x}");
-        Self(HeaderValue::try_from(id).expect("hex digits are a valid header value"))
+        // By hand rather than `write!("{:016x}")`: the formatting machinery
+        // cost more than a thousand instructions, a few percent of a request.
+        let id = (u128::from(process) << 64) | u128::from(n);
+        let mut digits = [0; 32];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = b"0123456789abcdef"[(id >> (124 - 4 * i)) as usize & 0xf];
+        }
+        Self(HeaderValue::from_bytes(&digits).expect("hex digits are a valid header value"))
     }
 
     /// The id as the answer's header (moved: a generated id's bytes would be
