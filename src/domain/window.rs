@@ -36,29 +36,35 @@ impl Aggregate {
         Self::of_iter(newest_first.iter().copied())
     }
 
-    /// The same, over samples given newest first by an iterator, in one walk
-    /// (every figure is its own fold in the same order, so the figures are
-    /// the same to the last bit whatever holds the samples).
+    /// The same, over samples given newest first by an iterator.
     pub fn of_iter(mut newest_first: impl Iterator<Item = Sample>) -> Option<Self> {
         let newest = newest_first.next()?;
+        Some(Self::folding(newest, newest_first.map(|s| s.value)))
+    }
+
+    /// The same, given the newest sample and then the values of the older
+    /// ones, newest first, in one walk: every figure is its own fold in the
+    /// same order, so the figures are the same to the last bit whatever holds
+    /// the samples (the memory store's windows, the Redis store's text).
+    pub fn folding(newest: Sample, older: impl Iterator<Item = f64>) -> Self {
         // `Sum for f64` starts at -0.0, and -0.0 + x is x.
         let (mut sum, mut count) = (newest.value, 1_usize);
-        let (mut min, mut max) =
-            (newest.value.min(f64::INFINITY), newest.value.max(f64::NEG_INFINITY));
-        for sample in newest_first {
-            sum += sample.value;
+        let mut min = newest.value.min(f64::INFINITY);
+        let mut max = newest.value.max(f64::NEG_INFINITY);
+        for value in older {
+            sum += value;
             count += 1;
-            min = min.min(sample.value);
-            max = max.max(sample.value);
+            min = min.min(value);
+            max = max.max(value);
         }
-        Some(Self {
+        Self {
             current: newest.value,
             average: sum / count as f64,
             min,
             max,
             count,
             updated_at: newest.at,
-        })
+        }
     }
 }
 

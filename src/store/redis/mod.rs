@@ -141,7 +141,13 @@ impl RedisStore {
     }
 
     fn meta_key(vehicle: &VehicleId) -> String {
-        format!("tributary:{{{vehicle}}}:meta")
+        // By hand, not `format!`: built for every request.
+        let vehicle = vehicle.as_str();
+        let mut key = String::with_capacity(vehicle.len() + 17);
+        key.push_str("tributary:{");
+        key.push_str(vehicle);
+        key.push_str("}:meta");
+        key
     }
 
     /// The vehicle whose meta hash `key` is, if it is one.
