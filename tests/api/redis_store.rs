@@ -255,3 +255,25 @@ fn a_vehicle_of_the_first_layout_is_moved_by_its_first_read_or_write() {
         }
     }
 }
+
+/// A Redis that lost the write script (restarted, `SCRIPT FLUSH`, a node new
+/// to a cluster) is given it again by the next write, which then succeeds:
+/// the first write stores the script, the flush drops it, the second write
+/// finds it missing and loads it.
+#[test]
+fn a_write_loads_the_script_again_when_redis_lost_it() {
+    let runtime = Runtime::new().unwrap();
+    let redis = RedisServer::start();
+    runtime.block_on(async {
+        let store: DynStore =
+            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap());
+        let vehicle = VehicleId::try_from("flushed").unwrap();
+        let names = [signal("engine_rpm")];
+        let clock = Clock::new();
+        store.record(&vehicle, &[device("engine_rpm", 1, 1.0)], clock.now()).await.unwrap();
+        redis.command(&["SCRIPT", "FLUSH"]);
+        store.record(&vehicle, &[device("engine_rpm", 2, 2.0)], clock.now()).await.unwrap();
+        let history = store.history(&vehicle, &names).await.unwrap().unwrap();
+        assert_eq!(history.signals[&names[0]].total, 2);
+    });
+}
