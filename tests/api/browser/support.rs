@@ -189,24 +189,35 @@ impl Browser {
         self.client.goto(url).await.unwrap_or_else(|err| panic!("cannot open {url}: {err}"));
     }
 
-    /// Makes the page's viewport exactly `width` × `height` CSS pixels.
+    /// Makes the page's viewport exactly `width` × `height` CSS pixels: sets
+    /// the window to that plus the frame around the page (the window's size
+    /// less the viewport, as the page reports both), until the page reports
+    /// the viewport asked for. Polled with a deadline: headless Chromium
+    /// applies a resize on its own time, and one measurement taken too early
+    /// (a CI run saw 1280×657 after asking for 1280×800) must not decide it.
     pub async fn viewport(&self, (width, height): (u32, u32)) {
-        self.client.set_window_size(width, height).await.unwrap();
-        let inner = self.js("return [innerWidth, innerHeight]").await;
-        let (inner_width, inner_height) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
-        if (inner_width, inner_height) != (u64::from(width), u64::from(height)) {
-            let outer_width = 2 * u64::from(width) - inner_width;
-            let outer_height = 2 * u64::from(height) - inner_height;
-            self.client
-                .set_window_size(
-                    u32::try_from(outer_width).unwrap(),
-                    u32::try_from(outer_height).unwrap(),
-                )
-                .await
-                .unwrap();
+        let want = (u64::from(width), u64::from(height));
+        let started = Instant::now();
+        let mut window = want;
+        loop {
+            let (w, h) = (u32::try_from(window.0).unwrap(), u32::try_from(window.1).unwrap());
+            self.client.set_window_size(w, h).await.unwrap();
+            let sizes = self.js("return [innerWidth, innerHeight, outerWidth, outerHeight]").await;
+            let size = |i: usize| sizes[i].as_u64().unwrap();
+            let (inner, outer) = ((size(0), size(1)), (size(2), size(3)));
+            if inner == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the viewport is {inner:?}, not {want:?}, with the window at {outer:?}"
+            );
+            window = (
+                want.0 + outer.0.saturating_sub(inner.0),
+                want.1 + outer.1.saturating_sub(inner.1),
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let inner = self.js("return [innerWidth, innerHeight]").await;
-        assert_eq!(inner, json!([width, height]), "the viewport");
     }
 
     /// Runs `script` (a function body: `return …`) in the page.
