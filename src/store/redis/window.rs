@@ -93,12 +93,13 @@ pub(super) fn aggregate(field: &str, window: usize) -> Result<Option<Aggregate>,
         parts.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| malformed(field))?;
     }
     let Some(samples) = parts.next() else { return Ok(None) };
-    let mut newest_first = samples.rsplit(' ').take(window);
+    let mut newest_first = NewestFirst { text: samples, end: Some(samples.len()) }.take(window);
     let Some(newest) = newest_first.next() else { return Ok(None) };
     let newest = parse_sample(newest).ok_or_else(|| malformed(field))?;
     let mut bad = false;
     let older = newest_first.map_while(|part| {
-        let value = part.split_once(':').and_then(|(_, value)| value.parse::<f64>().ok());
+        let colon = part.bytes().position(|b| b == b':');
+        let value = colon.and_then(|colon| part[colon + 1..].parse::<f64>().ok());
         bad |= value.is_none();
         value
     });
@@ -107,6 +108,28 @@ pub(super) fn aggregate(field: &str, window: usize) -> Result<Option<Aggregate>,
         return Err(malformed(field));
     }
     Ok(Some(aggregate))
+}
+
+/// The space-separated parts of a window's text, newest (last) first, as
+/// `rsplit(' ')` gives them, found by a plain backward scan of the bytes:
+/// `rsplit` and `split_once` cost a pattern search each, about 460
+/// instructions a sample against 180 for parsing its value (callgrind).
+struct NewestFirst<'a> {
+    text: &'a str,
+    /// Where the part still to give ends; `None` once the first is given.
+    end: Option<usize>,
+}
+
+impl<'a> Iterator for NewestFirst<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let end = self.end?;
+        // Spaces are ASCII, so every index next to one is a char boundary.
+        let space = self.text.as_bytes()[..end].iter().rposition(|&b| b == b' ');
+        self.end = space;
+        Some(&self.text[space.map_or(0, |space| space + 1)..end])
+    }
 }
 
 /// One signal's readings in a batch, as the script takes them (see
@@ -198,10 +221,30 @@ mod tests {
     }
 
     #[test]
+    fn newest_first_splits_as_rsplit_does() {
+        for text in ["", " ", "a", "a b", "a b ", " a", "a  b", "1:2 3:4 5:6", "  "] {
+            let walked: Vec<&str> = NewestFirst { text, end: Some(text.len()) }.collect();
+            let split: Vec<&str> = text.rsplit(' ').collect();
+            assert_eq!(walked, split, "{text:?}");
+        }
+    }
+
+    #[test]
     fn a_malformed_field_is_an_internal_error() {
-        for field in ["", "1 1:2", "x 1 1 1:2", "1 1 1 1:x", "1 1 1 12", "1 1 1 -5:1", "1 1 1 1:2 "]
-        {
+        let malformed = [
+            "",
+            "1 1:2",
+            "x 1 1 1:2",
+            "1 1 1 1:x",
+            "1 1 1 12",
+            "1 1 1 -5:1",
+            "1 1 1 1:2 ",
+            "2 2 2 1:x 2:3",
+            "2 2 2 1 2:3",
+        ];
+        for field in malformed {
             assert!(matches!(parse(field, 10), Err(StoreError::Internal(_))), "{field:?}");
+            assert!(matches!(aggregate(field, 10), Err(StoreError::Internal(_))), "{field:?}");
         }
     }
 }
