@@ -1,10 +1,11 @@
 //! The window: the N newest readings of one signal by timestamp, and what is
 //! computed over it. The memory store keeps its windows in a [`Window`]; the
-//! Redis store keeps them in sorted sets, trimmed by its Lua script, and reads
-//! them back as samples. Both compute their aggregates with [`Aggregate::of`]
-//! (the memory store when a window changes, Redis on each read), and a
-//! property test (`tests/api/store_properties.rs`) holds the two stores' windows,
-//! totals and aggregates to each other.
+//! Redis store keeps each as text in the vehicle's hash, merged and trimmed by
+//! its Lua script (see `store/redis/window.rs`). Both compute their aggregates
+//! with [`Aggregate::folding`] (the memory store when a window changes, Redis
+//! on each read, walking the text newest first), and a property test
+//! (`tests/api/store_properties.rs`) holds the two stores' windows, totals and
+//! aggregates to each other, bit for bit.
 
 use std::collections::BTreeMap;
 
