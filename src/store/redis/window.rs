@@ -49,23 +49,16 @@ fn malformed(field: &str) -> StoreError {
     StoreError::Internal(format!("malformed window {field:?}").into())
 }
 
-/// The total and the newest `window` samples of a field, newest first. A
-/// field may hold more than `window` (written under a larger
-/// `TRIBUTARY_WINDOW`, or moved from the first layout) until its next write
-/// trims it; reads never show more than the window.
-fn split(field: &str, window: usize) -> Result<(u64, Vec<Sample>), StoreError> {
-    let mut parts = field.split(' ');
+/// A field's header, `<total> <n> <newest>` (each must be a number; the
+/// total is returned), and the window's text after it (`None`: empty).
+fn header(field: &str) -> Result<(u64, Option<&str>), StoreError> {
+    let mut parts = field.splitn(4, ' ');
     let mut number =
         || parts.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| malformed(field));
     let total = number()?;
     let _n = number()?;
     let _newest = number()?;
-    let mut samples: Vec<Sample> = parts
-        .map(|part| parse_sample(part).ok_or_else(|| malformed(field)))
-        .collect::<Result<_, _>>()?;
-    samples.reverse();
-    samples.truncate(window);
-    Ok((total, samples))
+    Ok((total, parts.next()))
 }
 
 fn parse_sample(part: &str) -> Option<Sample> {
@@ -73,9 +66,19 @@ fn parse_sample(part: &str) -> Option<Sample> {
     Some(Sample { at: Timestamp::from_micros(at.parse().ok()?)?, value: value.parse().ok()? })
 }
 
-/// A field as a signal's history.
+/// A field as a signal's history: the total and the newest `window` samples,
+/// newest first. A field may hold more than `window` (written under a larger
+/// `TRIBUTARY_WINDOW`, or moved from the first layout) until its next write
+/// trims it; reads never show more than the window. Every sample is checked.
 pub(super) fn parse(field: &str, window: usize) -> Result<SignalHistory, StoreError> {
-    let (total, samples) = split(field, window)?;
+    let (total, text) = header(field)?;
+    let mut samples: Vec<Sample> = text
+        .into_iter()
+        .flat_map(|text| text.split(' '))
+        .map(|part| parse_sample(part).ok_or_else(|| malformed(field)))
+        .collect::<Result<_, _>>()?;
+    samples.reverse();
+    samples.truncate(window);
     Ok(SignalHistory { samples, total })
 }
 
@@ -88,11 +91,7 @@ pub(super) fn parse(field: &str, window: usize) -> Result<SignalHistory, StoreEr
 /// malformed part of the window is an error, as in [`parse`]; a part older
 /// than the window is not read.
 pub(super) fn aggregate(field: &str, window: usize) -> Result<Option<Aggregate>, StoreError> {
-    let mut parts = field.splitn(4, ' ');
-    for _ in 0..3 {
-        parts.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| malformed(field))?;
-    }
-    let Some(samples) = parts.next() else { return Ok(None) };
+    let (_, Some(samples)) = header(field)? else { return Ok(None) };
     let mut newest_first = NewestFirst { text: samples, end: Some(samples.len()) }.take(window);
     let Some(newest) = newest_first.next() else { return Ok(None) };
     let newest = parse_sample(newest).ok_or_else(|| malformed(field))?;
