@@ -113,13 +113,30 @@ impl FeedEvents {
 /// vehicle's hash tag, so it lives in the slot of the vehicle's keys and the
 /// write script may publish to it on Redis Cluster.
 pub fn channel(vehicle: &VehicleId) -> String {
-    format!("tributary:{{{vehicle}}}:changes")
+    vehicle_key(vehicle, ":changes")
 }
 
 /// The vehicle whose changes `channel` carries.
 pub fn vehicle_of_channel(channel: &[u8]) -> Option<VehicleId> {
-    let channel = std::str::from_utf8(channel).ok()?;
-    let id = channel.strip_prefix("tributary:{")?.strip_suffix("}:changes")?;
+    vehicle_of_key(std::str::from_utf8(channel).ok()?, ":changes")
+}
+
+/// A Redis name of `vehicle`'s, `tributary:{<vehicle>}<suffix>`: the `{…}`
+/// hash tag puts every name of one vehicle in one Redis Cluster slot. Built
+/// by hand, not with `format!`: two are built for every write.
+pub(crate) fn vehicle_key(vehicle: &VehicleId, suffix: &str) -> String {
+    let vehicle = vehicle.as_str();
+    let mut key = String::with_capacity(12 + vehicle.len() + suffix.len());
+    key.push_str("tributary:{");
+    key.push_str(vehicle);
+    key.push('}');
+    key.push_str(suffix);
+    key
+}
+
+/// The vehicle whose name (see [`vehicle_key`]) with `suffix` `key` is, if it is one.
+pub(crate) fn vehicle_of_key(key: &str, suffix: &str) -> Option<VehicleId> {
+    let id = key.strip_prefix("tributary:{")?.strip_suffix(suffix)?.strip_suffix('}')?;
     VehicleId::try_from(id).ok()
 }
 

@@ -6,9 +6,10 @@
 
 use redis::RedisError;
 
-use super::RedisStore;
 use super::connection::Link;
+use super::{RedisStore, evalsha};
 use crate::domain::VehicleId;
+use crate::store::changes::vehicle_key;
 
 /// The script that moves a vehicle out of the first layout.
 pub(super) const MIGRATE_SCRIPT: &str = include_str!("migrate.lua");
@@ -30,15 +31,15 @@ impl RedisStore {
         let fields: Vec<String> = redis::cmd("HKEYS").arg(&meta).query_async(link).await?;
         let names: Vec<&str> =
             fields.iter().filter_map(|field| field.strip_prefix("total:")).collect();
-        let mut invocation = self.migrate.prepare_invoke();
-        invocation.key(&meta);
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(self.migrate.get_hash()).arg(1 + names.len()).arg(&meta);
         for name in &names {
-            invocation.key(format!("tributary:{{{vehicle}}}:signal:{name}"));
+            eval.arg(vehicle_key(vehicle, &format!(":signal:{name}")));
         }
         for name in &names {
-            invocation.arg(*name);
+            eval.arg(*name);
         }
-        invocation.invoke_async::<i64>(link).await?;
+        evalsha(&self.migrate, &eval, link).await?;
         Ok(())
     }
 }

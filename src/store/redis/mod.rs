@@ -141,19 +141,12 @@ impl RedisStore {
     }
 
     fn meta_key(vehicle: &VehicleId) -> String {
-        // By hand, not `format!`: built for every request.
-        let vehicle = vehicle.as_str();
-        let mut key = String::with_capacity(vehicle.len() + 17);
-        key.push_str("tributary:{");
-        key.push_str(vehicle);
-        key.push_str("}:meta");
-        key
+        super::changes::vehicle_key(vehicle, ":meta")
     }
 
     /// The vehicle whose meta hash `key` is, if it is one.
     fn vehicle_of_meta_key(key: &str) -> Option<VehicleId> {
-        let id = key.strip_prefix("tributary:{")?.strip_suffix("}:meta")?;
-        VehicleId::try_from(id).ok()
+        super::changes::vehicle_of_key(key, ":meta")
     }
 
     /// The vehicle's `last_seen` and `signals`' fields, in one `HMGET` (one
@@ -186,7 +179,9 @@ impl RedisStore {
 
 /// Runs `eval`, an `EVALSHA` of `script`, loading the script first when
 /// Redis does not have it (a restart, a `SCRIPT FLUSH`, a new cluster node),
-/// as redis-rs' `ScriptInvocation::invoke_async` does.
+/// as redis-rs' `ScriptInvocation::invoke_async` does. Both scripts run through
+/// it: `ScriptInvocation` keeps each argument in a buffer of its own and
+/// copies them all into the command.
 async fn evalsha(script: &Script, eval: &redis::Cmd, link: &mut Link) -> Result<i64, RedisError> {
     match eval.query_async(link).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
