@@ -28,6 +28,11 @@ fn device(name: &str, micros: i64, value: f64) -> Reading {
     }
 }
 
+/// A Redis store on `redis`.
+fn redis_store(redis: &RedisServer, limits: StoreLimits) -> DynStore {
+    Arc::new(RedisStore::connect_lazily(&redis.url(), limits).unwrap())
+}
+
 /// The aggregates, sorted by signal and printed (Debug tells -0.0 from 0.0).
 async fn aggregates(store: &DynStore, vehicle: &VehicleId, names: &[SignalName]) -> String {
     let mut aggregates = store.aggregates(vehicle, names).await.unwrap();
@@ -40,10 +45,8 @@ fn aggregates_follow_trimming_resends_and_late_readings_as_on_the_memory_store()
     let runtime = Runtime::new().unwrap();
     let redis = RedisServer::start();
     runtime.block_on(async {
-        let stores: [DynStore; 2] = [
-            Arc::new(MemoryStore::new(limits(3))),
-            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(3)).unwrap()),
-        ];
+        let stores: [DynStore; 2] =
+            [Arc::new(MemoryStore::new(limits(3))), redis_store(&redis, limits(3))];
         let vehicle = VehicleId::try_from("agg-1").unwrap();
         let names = [signal("engine_rpm"), signal("vehicle_speed"), signal("cabin_temperature")];
         let received_at = Clock::new().now();
@@ -98,8 +101,7 @@ fn concurrent_writers_lose_no_count_and_keep_the_newest_window() {
     let runtime = Runtime::new().unwrap();
     let redis = RedisServer::start();
     runtime.block_on(async {
-        let store: DynStore =
-            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap());
+        let store = redis_store(&redis, limits(10));
         let vehicle = VehicleId::try_from("busy").unwrap();
         let received_at = Clock::new().now();
         let writers = (0..200_i64).map(|i| {
@@ -133,7 +135,7 @@ fn an_expired_vehicle_starts_afresh() {
     let redis = RedisServer::start();
     runtime.block_on(async {
         let limits = StoreLimits { retention: Duration::from_secs(1), ..limits(10) };
-        let store: DynStore = Arc::new(RedisStore::connect_lazily(&redis.url(), limits).unwrap());
+        let store = redis_store(&redis, limits);
         let vehicle = VehicleId::try_from("gone").unwrap();
         let names = [signal("engine_rpm")];
         let clock = Clock::new();
@@ -191,8 +193,7 @@ fn a_vehicle_of_the_first_layout_is_moved_by_its_first_read_or_write() {
     }
     let names = [signal("engine_rpm"), signal("vehicle_speed"), signal("cabin_temperature")];
     runtime.block_on(async {
-        let store: DynStore =
-            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap());
+        let store = redis_store(&redis, limits(10));
         let memory: DynStore = Arc::new(MemoryStore::new(limits(10)));
         let read_first = VehicleId::try_from("read-first").unwrap();
         let readings: Vec<Reading> = rpm
@@ -228,8 +229,7 @@ fn a_vehicle_of_the_first_layout_is_moved_by_its_first_read_or_write() {
 
         // Another store (another instance) moves the third vehicle alike:
         // the signals come from the hash's totals, nothing is left behind.
-        let bare: DynStore =
-            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap());
+        let bare = redis_store(&redis, limits(10));
         let no_catalog = VehicleId::try_from("no-catalog").unwrap();
         let history = bare.history(&no_catalog, &names).await.unwrap().unwrap();
         assert_eq!(history.signals[&names[0]].total, 12);
@@ -265,8 +265,7 @@ fn a_write_loads_the_script_again_when_redis_lost_it() {
     let runtime = Runtime::new().unwrap();
     let redis = RedisServer::start();
     runtime.block_on(async {
-        let store: DynStore =
-            Arc::new(RedisStore::connect_lazily(&redis.url(), limits(10)).unwrap());
+        let store = redis_store(&redis, limits(10));
         let vehicle = VehicleId::try_from("flushed").unwrap();
         let names = [signal("engine_rpm")];
         let clock = Clock::new();
