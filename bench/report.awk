@@ -181,12 +181,13 @@ END {
     print "vs <: the ratio with 100,000 vehicles over the ratio with one vehicle; with 1,000,000,"
     print "  over the ratio with 100,000."
     print "(auth): auth required, every request with its vehicle's own token (one per vehicle);"
-    print "  vs off: its throughput over the same row's with auth off, in the same run."
+    print "  vs off: its throughput over the same row's with auth off, measured side by side"
+    print "  (a server for each; every round runs one, then the other)."
     print "(tokens sent): auth off, but every request still carries its token (AUTH=tokens): the"
     print "  tokens' cost to wrk and the wire alone; vs off as for (auth), and an (auth) row's"
     print "  \"of tok.\" is its throughput over this row's: the cost of checking tokens, alone."
     print "(access log): the access log on, a line per request to a file; vs off: its throughput"
-    print "  over the same row's with the access log off (every other row), in the same run."
+    print "  over the same row's with the access log off (every other row), side by side as for (auth)."
     print "Only 2xx answers count; any other answer or socket error fails the row."
     if (rounds[key[1]] > 1)
         printf "Each figure is the median over %d rounds (each a floor run, then Tributary's).\n", rounds[key[1]]
