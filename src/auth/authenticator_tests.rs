@@ -160,7 +160,7 @@ fn a_secret_alone_verifies_hs256_and_has_nothing_to_reload() {
 
 #[test]
 fn cache_lifetimes_follow_exp_and_never_overflow() {
-    let at = |exp| Identity::new(None, Scopes::NONE, Vehicles::All, Some(exp));
+    let at = |exp| Identity::new(None, Scopes::NONE, Vehicles::ALL, Some(exp));
     assert_eq!(remaining(&at(0), 30), Duration::ZERO);
     assert_eq!(remaining(&at(u64::MAX), 30), MAX_CACHE_LIFETIME);
     let soon = remaining(&at(super::super::testkeys::now() + 100), 30);

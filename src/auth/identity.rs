@@ -7,7 +7,6 @@
 //! (a `vehicles` entry that is not a valid id refuses the token rather than
 //! being skipped, and a wildcard is only ever `"*"` inside `vehicles`).
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Deserialize;
@@ -95,21 +94,59 @@ impl FromIterator<Scope> for Scopes {
     }
 }
 
-/// The vehicles a token holds.
+/// The vehicles a token holds: every vehicle, or a list (possibly empty).
+///
+/// Held the way the hot path reads it: a device token's one vehicle sits
+/// inline (a cached identity is read on every request, and each allocation it
+/// points to is another cold cache line with a token per vehicle of a large
+/// fleet), and a longer list is sorted without repeats, so that equal lists
+/// compare equal however the claim ordered them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Vehicles {
-    /// `"vehicles": ["*"]`: every vehicle.
+pub struct Vehicles(Held);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Held {
     All,
-    /// The listed vehicles (possibly none).
-    Only(BTreeSet<VehicleId>),
+    One(VehicleId),
+    /// Sorted, no repeats, never exactly one.
+    Listed(Box<[VehicleId]>),
 }
 
 impl Vehicles {
+    /// Every vehicle (`"vehicles": ["*"]`).
+    pub const ALL: Vehicles = Vehicles(Held::All);
+
+    /// The given vehicles, in any order, repeats counting once.
+    pub fn only(vehicles: impl IntoIterator<Item = VehicleId>) -> Self {
+        let mut list: Vec<VehicleId> = vehicles.into_iter().collect();
+        list.sort_unstable();
+        list.dedup();
+        match <[VehicleId; 1]>::try_from(list) {
+            Ok([one]) => Vehicles(Held::One(one)),
+            Err(list) => Vehicles(Held::Listed(list.into_boxed_slice())),
+        }
+    }
+
+    /// Whether this is every vehicle.
+    pub fn is_all(&self) -> bool {
+        matches!(self.0, Held::All)
+    }
+
+    /// The listed vehicles, sorted (empty for every vehicle: see [`Vehicles::is_all`]).
+    pub fn listed(&self) -> &[VehicleId] {
+        match &self.0 {
+            Held::All => &[],
+            Held::One(one) => std::slice::from_ref(one),
+            Held::Listed(list) => list,
+        }
+    }
+
     /// Whether the token holds `vehicle`.
     pub fn holds(&self, vehicle: &VehicleId) -> bool {
-        match self {
-            Vehicles::All => true,
-            Vehicles::Only(set) => set.contains(vehicle),
+        match &self.0 {
+            Held::All => true,
+            Held::One(one) => one == vehicle,
+            Held::Listed(list) => list.binary_search(vehicle).is_ok(),
         }
     }
 }
@@ -137,7 +174,7 @@ impl Identity {
     /// The caller when auth is off: every scope, every vehicle, no expiry, so
     /// that handlers have one code path whatever the mode.
     pub fn unrestricted() -> Self {
-        Self::new(None, Scopes::all(), Vehicles::All, None)
+        Self::new(None, Scopes::all(), Vehicles::ALL, None)
     }
 
     /// The token's `sub`, if it had one (for logs; never a metric label).
@@ -186,8 +223,8 @@ impl Identity {
     /// The one vehicle of a device token (a token holding exactly one named
     /// vehicle), which `/record` writes when the request names none.
     pub fn device_vehicle(&self) -> Option<&VehicleId> {
-        match &self.vehicles {
-            Vehicles::Only(set) if set.len() == 1 => set.first(),
+        match &self.vehicles.0 {
+            Held::One(one) => Some(one),
             _ => None,
         }
     }
@@ -266,13 +303,9 @@ impl RawClaims {
             Some(claim) => vehicles_claim(claim)?,
             // A device token names its one car in `sub`; a `sub` that is not a
             // vehicle id (an operator's name) holds no vehicle, and never `*`.
-            None => Vehicles::Only(
-                subject
-                    .as_deref()
-                    .and_then(|sub| VehicleId::try_from(sub).ok())
-                    .into_iter()
-                    .collect(),
-            ),
+            None => {
+                Vehicles::only(subject.as_deref().and_then(|sub| VehicleId::try_from(sub).ok()))
+            }
         };
         Ok(Identity::new(subject, scopes, vehicles, Some(exp)))
     }
@@ -284,18 +317,16 @@ fn vehicles_claim(claim: &Value) -> Result<Vehicles, AuthError> {
         problem: "is not a list of vehicle ids (or [\"*\"])",
     };
     let Value::Array(items) = claim else { return Err(NOT_IDS) };
-    let mut set = BTreeSet::new();
+    let mut listed = Vec::with_capacity(items.len());
     let mut all = false;
     for item in items {
         match item.as_str() {
             Some("*") => all = true,
-            Some(id) => {
-                set.insert(VehicleId::try_from(id).map_err(|_| NOT_IDS)?);
-            }
+            Some(id) => listed.push(VehicleId::try_from(id).map_err(|_| NOT_IDS)?),
             None => return Err(NOT_IDS),
         }
     }
-    Ok(if all { Vehicles::All } else { Vehicles::Only(set) })
+    Ok(if all { Vehicles::ALL } else { Vehicles::only(listed) })
 }
 
 /// A JWT NumericDate (RFC 7519 §2) as whole seconds; fractions are dropped.

@@ -66,7 +66,7 @@ fn fleet_reads_and_lists_every_vehicle_but_does_not_write() {
 fn a_subject_that_is_not_a_vehicle_id_holds_nothing() {
     for sub in ["*", "ops@example.com", ""] {
         let token = identity(json!({"exp": 2_000, "sub": sub, "scope": "record read"})).unwrap();
-        assert_eq!(token.vehicles(), &Vehicles::Only(BTreeSet::new()), "{sub:?}");
+        assert_eq!(token.vehicles(), &Vehicles::only([]), "{sub:?}");
     }
 }
 
@@ -115,7 +115,7 @@ fn any_identity() -> impl Strategy<Value = Identity> {
         proptest::option::of(proptest::collection::btree_set(vehicle_id(), 0..4)),
     )
         .prop_map(|(scopes, vehicles)| {
-            let vehicles = vehicles.map_or(Vehicles::All, Vehicles::Only);
+            let vehicles = vehicles.map_or(Vehicles::ALL, Vehicles::only);
             Identity::new(None, scopes.into_iter().collect(), vehicles, Some(2_000))
         })
 }
@@ -144,4 +144,20 @@ proptest! {
             prop_assert!(scopes.contains(Scope::Record));
         }
     }
+}
+
+#[test]
+fn listed_vehicles_are_held_in_any_order_and_repeats_count_once() {
+    let listed = identity(json!({"exp": 2_000, "vehicles": ["car-2", "car-1", "car-2"]})).unwrap();
+    let sorted = identity(json!({"exp": 2_000, "vehicles": ["car-1", "car-2"]})).unwrap();
+    assert_eq!(listed, sorted);
+    assert_eq!(listed.vehicles().listed(), [car("car-1"), car("car-2")]);
+    assert!(listed.vehicles().holds(&car("car-1")) && listed.vehicles().holds(&car("car-2")));
+    assert!(!listed.vehicles().holds(&car("car-3")) && !listed.vehicles().is_all());
+    // One vehicle named twice is a device's one vehicle, as if named once.
+    let twice = identity(json!({"exp": 2_000, "vehicles": ["car-1", "car-1"]})).unwrap();
+    assert_eq!(twice.device_vehicle(), Some(&car("car-1")));
+    assert_eq!(twice.vehicles(), &Vehicles::only([car("car-1")]));
+    assert!(Vehicles::ALL.is_all() && Vehicles::ALL.listed().is_empty());
+    assert!(Vehicles::only([]).listed().is_empty() && !Vehicles::only([]).holds(&car("car-1")));
 }

@@ -100,7 +100,7 @@ fn tokens_minted_with_p256_and_rsa_keys_find_their_pem_public_keys_by_thumbprint
         )
         .unwrap();
         let identity = auth.verify(&token).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(identity.vehicles(), &Vehicles::All);
+        assert_eq!(identity.vehicles(), &Vehicles::ALL);
         assert!(identity.may_list().is_ok() && identity.may_metrics().is_ok());
     }
 }
