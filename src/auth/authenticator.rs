@@ -128,7 +128,7 @@ struct Generation {
 /// A verified token's identity, and until when it may be used.
 #[derive(Clone)]
 struct Verified {
-    identity: Arc<Identity>,
+    identity: Identity,
     until: Instant,
 }
 
@@ -192,7 +192,7 @@ impl Authenticator {
     }
 
     /// The identity `token` proves, from the cache or by verifying it.
-    pub fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
@@ -205,16 +205,16 @@ impl Authenticator {
             return Ok(verified.identity);
         }
         self.shared.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let identity = Arc::new(verify_token(
+        let identity = verify_token(
             token,
             &generation.keys,
             self.shared.secret.as_ref(),
             &self.shared.policy,
-        )?);
+        )?;
         let remaining = remaining(&identity, leeway).min(MAX_CACHE_LIFETIME);
         if !remaining.is_zero() {
             let until = Instant::now() + remaining;
-            generation.cache.insert(key, Verified { identity: Arc::clone(&identity), until });
+            generation.cache.insert(key, Verified { identity: identity.clone(), until });
         }
         Ok(identity)
     }

@@ -8,6 +8,7 @@
 //! being skipped, and a wildcard is only ever `"*"` inside `vehicles`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -108,8 +109,8 @@ pub struct Vehicles(Held);
 enum Held {
     All,
     One(VehicleId),
-    /// Sorted, no repeats, never exactly one.
-    Listed(Box<[VehicleId]>),
+    /// Sorted, no repeats, never exactly one; shared, so that a clone is cheap.
+    Listed(Arc<[VehicleId]>),
 }
 
 impl Vehicles {
@@ -123,7 +124,7 @@ impl Vehicles {
         list.dedup();
         match <[VehicleId; 1]>::try_from(list) {
             Ok([one]) => Vehicles(Held::One(one)),
-            Err(list) => Vehicles(Held::Listed(list.into_boxed_slice())),
+            Err(list) => Vehicles(Held::Listed(list.into())),
         }
     }
 
@@ -152,9 +153,14 @@ impl Vehicles {
 }
 
 /// What a verified token (or, with auth off, every caller) may do.
+///
+/// Small and cheap to clone (a device token's is a few words, no allocation),
+/// so that the token cache hands out copies: a shared `Arc` would be a
+/// counter every request writes, on a cold cache line with a token per
+/// vehicle, or one line both cores fight over with one token (or auth off).
+/// The token's `sub` is kept only as the vehicle it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    subject: Option<String>,
     scopes: Scopes,
     vehicles: Vehicles,
     expires_at: Option<u64>,
@@ -162,24 +168,14 @@ pub struct Identity {
 
 impl Identity {
     /// An identity from its parts; `expires_at` is the token's `exp` in Unix seconds.
-    pub fn new(
-        subject: Option<String>,
-        scopes: Scopes,
-        vehicles: Vehicles,
-        expires_at: Option<u64>,
-    ) -> Self {
-        Self { subject, scopes, vehicles, expires_at }
+    pub fn new(scopes: Scopes, vehicles: Vehicles, expires_at: Option<u64>) -> Self {
+        Self { scopes, vehicles, expires_at }
     }
 
     /// The caller when auth is off: every scope, every vehicle, no expiry, so
     /// that handlers have one code path whatever the mode.
     pub fn unrestricted() -> Self {
-        Self::new(None, Scopes::all(), Vehicles::ALL, None)
-    }
-
-    /// The token's `sub`, if it had one (for logs; never a metric label).
-    pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        Self::new(Scopes::all(), Vehicles::ALL, None)
     }
 
     /// The token's known scopes.
@@ -307,7 +303,7 @@ impl RawClaims {
                 Vehicles::only(subject.as_deref().and_then(|sub| VehicleId::try_from(sub).ok()))
             }
         };
-        Ok(Identity::new(subject, scopes, vehicles, Some(exp)))
+        Ok(Identity::new(scopes, vehicles, Some(exp)))
     }
 }
 

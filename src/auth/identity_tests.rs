@@ -116,7 +116,7 @@ fn any_identity() -> impl Strategy<Value = Identity> {
     )
         .prop_map(|(scopes, vehicles)| {
             let vehicles = vehicles.map_or(Vehicles::ALL, Vehicles::only);
-            Identity::new(None, scopes.into_iter().collect(), vehicles, Some(2_000))
+            Identity::new(scopes.into_iter().collect(), vehicles, Some(2_000))
         })
 }
 

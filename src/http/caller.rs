@@ -8,8 +8,6 @@
 //! one, so no list of exceptions can drift from the routes, and it runs before
 //! the handler's other extractors (a 401 comes before a 422 or 404).
 
-use std::sync::Arc;
-
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::Method;
 use axum::http::request::Parts;
@@ -29,7 +27,7 @@ pub trait Authenticates {
 
 /// The verified identity of the request's caller (with auth off, unrestricted).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Arc<Identity>);
+pub struct Caller(pub Identity);
 
 impl<S: Authenticates + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
