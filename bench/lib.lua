@@ -63,6 +63,11 @@ local function token(index)
     if first > #tokens then
         error("TOKENS has no token for vehicle " .. index)
     end
+    -- Every token sent ends where its line does (one byte compared), so a
+    -- line of another length fails the run rather than sending a cut token.
+    if tokens:byte(first + token_line - 1) ~= 10 then
+        error("TOKENS' line " .. (index + 1) .. " is not " .. (token_line - 1) .. " characters long: bench/run mints them so")
+    end
     return tokens:sub(first, first + token_line - 2)
 end
 

@@ -254,11 +254,12 @@ END {
                 if (result == "FAIL") failed = 1
             }
             printf mrow, mem_store[i], commas(v), mb(idle_kb[i] * 1024), mb(filled), per_vehicle,
-                mb(after_kb[i] * 1024), redis_rss, redis_used, fill_s[i] " s", goal, result
+                mb(after_kb[i] * 1024), redis_rss, redis_used, (fill_s[i] == "-" ? "-" : fill_s[i] " s"), goal, result
         }
         print "RSS: Tributary's resident memory (VmRSS): idle after start, after the fill, after the runs."
         print "per vehicle: Tributary's RSS growth over the fill (+ Redis's used_memory growth, on Redis)."
         print "redis used_mem: Redis's used_memory after the fill (before the Redis floor's own lists)."
+        print "fill: bench_fill's time; on Redis one fill, through the first server, serves every server (-)."
         for (i = 1; i <= m; i++)
             if (index(mem_store[i], "redis") == 1 && rewrites_after[i] > 0)
                 printf "%s rewrote its AOF %d times during the fill and %d times during the %s-vehicle runs.\n",
