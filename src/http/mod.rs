@@ -15,19 +15,16 @@
 //! ([`browser`]) and the middleware. The layer calls the fleet service and
 //! the domain, never a particular store.
 //!
-//! Compression is tower-http's, around every route: request bodies in gzip,
-//! deflate or zstd are decompressed as they are read (so `body`'s size limit
-//! counts decompressed bytes), and answers of 1 KiB or more (the OpenAPI
-//! document, signal windows, metrics) are compressed for a client that sends
-//! `Accept-Encoding`; the small answers that sensors get back, `/record`'s
-//! above all, are too small to gain from it, and `text/event-stream` is never
-//! compressed (it would be buffered).
+//! Content codings (compressed request bodies and answers) are tower-http's,
+//! around every route, behind a switch that only requests naming a coding
+//! take ([`coding`]).
 
 pub mod access;
 mod admission;
 pub mod body;
 mod browser;
 pub mod caller;
+mod coding;
 mod conversions;
 pub mod legacy;
 mod middleware;
@@ -46,9 +43,6 @@ use axum::http::{Method, header};
 use axum::routing::get;
 use serde_json::Value;
 use tower::ServiceBuilder;
-use tower_http::compression::CompressionLayer;
-use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
-use tower_http::decompression::RequestDecompressionLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -75,11 +69,7 @@ pub fn router(state: AppState) -> Router {
     // five clones and allocations per request). Outermost first.
     let layers = ServiceBuilder::new()
         .option_layer(browser::cors(state.cors_origins.clone()))
-        // An encoding it does not know is left for `body` to refuse with a
-        // problem that lists the accepted ones.
-        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
-        .map_request(|request: axum::extract::Request<_>| request.map(axum::body::Body::new))
-        .layer(compression())
+        .layer(coding::CodingsLayer)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe_request));
     routes
         .route("/openapi.json", get(serve_document))
@@ -88,19 +78,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers)
         .with_state(state)
-}
-
-/// Smallest answer worth compressing: below it, the header and the CPU
-/// cost more than the bytes saved.
-const COMPRESS_FROM_BYTES: u64 = 1024;
-
-/// Compression of answers, by `Accept-Encoding`: gzip, deflate or zstd.
-fn compression() -> CompressionLayer<impl Predicate> {
-    let predicate = SizeAbove::new(COMPRESS_FROM_BYTES)
-        .and(NotForContentType::GRPC)
-        .and(NotForContentType::IMAGES)
-        .and(NotForContentType::SSE);
-    CompressionLayer::new().compress_when(predicate)
 }
 
 /// The OpenAPI document of a service with `state`.

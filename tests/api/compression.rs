@@ -280,3 +280,62 @@ async fn large_answers_are_compressed_when_asked_and_small_ones_never() {
         assert!(text.starts_with('{'), "{text}");
     }
 }
+
+/// A request that names no coding skips the coding layers (`src/http/coding.rs`):
+/// what it gets is what the layers give a client whose `Accept-Encoding`
+/// names only codings the service does not have (the same identity answer,
+/// by the same rules), on answers large and small, good and bad, with
+/// `Vary: Accept-Encoding` where a client that asked would get it compressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_naming_no_coding_gets_what_the_coding_layers_would_give() {
+    let app = spawn_app_with(Backend::Memory, |s| s.window = 200).await;
+    let answer = app.post_json("/v1/vehicles/car-1/readings", &batch(200)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let requests = [
+        ("GET", "/openapi.json", None, true),
+        ("GET", "/v1/vehicles/car-1/signals/engine_rpm", None, true),
+        ("GET", "/collect?vehicle_id=car-1", None, false),
+        ("POST", "/record", Some(json!({"engine_rpm": 900})), false),
+        ("POST", "/record", Some(json!({"engine_rpm": "x"})), false),
+        ("GET", "/v1/vehicles/no-such-car", None, false),
+        ("GET", "/healthz", None, false),
+    ];
+    for (method, path, body, large) in requests {
+        let mut answers = Vec::new();
+        for accept in [None, Some("identity"), Some("br;q=1, compress;q=0.5")] {
+            // The same request id each time, so that problems match.
+            let mut request = app
+                .client
+                .request(method.parse().unwrap(), app.url(path))
+                .header("X-Request-Id", "coding-switch");
+            if let Some(accept) = accept {
+                request = request.header("Accept-Encoding", accept);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status();
+            let mut headers = answer.headers().clone();
+            headers.remove("date");
+            let text = answer.text().await.unwrap();
+            answers.push((accept, status, headers, text));
+        }
+        let (_, status, headers, _) = &answers[0];
+        assert_eq!(
+            headers.get("vary").is_some_and(|v| v == "accept-encoding"),
+            large,
+            "{method} {path}: {status} {headers:?}"
+        );
+        assert!(headers.get("content-encoding").is_none(), "{method} {path}: {headers:?}");
+        let first = &answers[0];
+        for other in &answers[1..] {
+            assert_eq!(
+                (&first.1, &first.2, &first.3),
+                (&other.1, &other.2, &other.3),
+                "{method} {path}: no Accept-Encoding against {:?}",
+                other.0
+            );
+        }
+    }
+}
