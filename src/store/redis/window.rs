@@ -261,6 +261,8 @@ mod tests {
             "1 1 1x 1:2",
             "18446744073709551616 1 1 1:2",
             "1 1",
+            // `str::parse` took a leading `+`; the script never writes one.
+            "+1 1 1 1:2",
         ];
         for field in malformed {
             assert!(matches!(parse(field, 10), Err(StoreError::Internal(_))), "{field:?}");
