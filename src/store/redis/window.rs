@@ -63,7 +63,9 @@ fn header(field: &str) -> Result<(u64, Option<&str>), StoreError> {
             value = value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
             at += 1;
         }
-        // A number, then a space or the end.
+        // A number, then a space or the end. Past either: after the third
+        // number at the end, `at` is one past it and `field.get(at..)`
+        // gives `None` (no window), as `splitn` did; after a space, the rest.
         let ends = bytes.get(at).is_none_or(|&b| b == b' ');
         (at > start && ends).then(|| {
             at += 1;
