@@ -61,8 +61,7 @@ pub async fn collect_stream(
         let values = current
             .iter()
             .filter_map(|(signal, summary)| Some((signal, summary.current?, summary.average?)));
-        // Cannot fail: keys are strings, values numbers or null.
-        let data = serde_json::to_string(&answer(&state.collect_keys, values)).ok()?;
+        let data = answer(&state.collect_keys, values).to_json();
         Some(Event::default().event(name).id(event.id.to_string()).data(data))
     }))
 }
