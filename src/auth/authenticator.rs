@@ -19,7 +19,13 @@
 //! rather than moka: a moka hit records the read in a shared buffer that both
 //! cores write, and replays it under a lock, on the request's thread; with a
 //! token per vehicle of a 100,000-vehicle fleet that cost auth-on `/record` a
-//! tenth of its throughput. Failures are never cached.
+//! tenth of its throughput. Its shards are guarded by crossbeam's sharded lock
+//! (the crate's `sharded-lock` feature), not parking_lot's: a read then locks
+//! a lock of the reading thread's own, where parking_lot's read lock is one
+//! word that every read writes. Two threads verifying one cached token took
+//! 340-360 ns a call with parking_lot against 250-270 ns alone, and 240-270 ns
+//! with the sharded lock (a loop of 2,000,000 calls per thread, HS256 tokens of
+//! 160 bytes, on this 2-vCPU VM). Failures are never cached.
 //!
 //! Rotation is by polling, every [`POLL_INTERVAL`], the file's *content*
 //! (through its path, following symlinks), plus SIGHUP. Kubernetes and Docker

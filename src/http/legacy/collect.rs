@@ -224,8 +224,9 @@ impl CollectAnswer<'_> {
         // Keys from `serde_json::to_string` and JSON numbers: UTF-8.
         String::from_utf8(out).expect("JSON text is UTF-8")
     }
+}
 
-    /// The answer as `/collect`'s response.
+impl IntoResponse for CollectAnswer<'_> {
     fn into_response(self) -> Response {
         ([(header::CONTENT_TYPE, "application/json")], self.to_json()).into_response()
     }
