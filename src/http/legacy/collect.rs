@@ -144,7 +144,7 @@ pub(super) fn answer<'a, 's>(
         answer.push((&keys.engine.average, None));
     }
     // In the order of a JSON object sorted by key, as the seed's answers were.
-    answer.sort_unstable_by_key(|(key, _)| key.name.as_str());
+    answer.sort_unstable_by_key(|(key, _)| key.json.as_str());
     CollectAnswer(answer)
 }
 
@@ -254,16 +254,17 @@ impl Keys {
     }
 }
 
-/// A key of the answer, and its JSON text: quoted, escaped, and with the colon.
+/// A key of the answer as JSON text: `"<key>":`. Sorting these sorts the
+/// keys: a key is a prefix and a signal name (`[a-z][a-z0-9_]*`), never
+/// escaped, and the closing quote sorts before every byte a name can hold,
+/// so `"a":` comes before `"ab":` as `a` before `ab`.
 pub(super) struct Key {
-    name: String,
     json: String,
 }
 
 impl Key {
     fn new(name: String) -> Self {
-        let json = format!("{}:", Value::String(name.clone()));
-        Self { name, json }
+        Self { json: format!("{}:", Value::String(name)) }
     }
 }
 
@@ -300,17 +301,22 @@ mod tests {
         assert_eq!(written, serde_json::to_string(&expected).unwrap());
         // Every signal with data, engine temperature's null pair only when it
         // has none, and a number that is not finite as null.
+        // A key that is a prefix of another sorts first, as in a map.
         let signals = [
+            SignalName::parse("vehicle_speed_max").unwrap(),
             SignalName::parse("vehicle_speed").unwrap(),
             SignalName::parse(ENGINE_TEMPERATURE).unwrap(),
         ];
         let keys = CollectKeys::new(&signals);
-        let values = [(&signals[0], 42.0, f64::NAN), (&signals[1], 90.5, 88.25)];
+        let values =
+            [(&signals[0], 50.0, 45.0), (&signals[1], 42.0, f64::NAN), (&signals[2], 90.5, 88.25)];
         let expected = json!({
             "current_engine_temperature": 90.5,
             "average_engine_temperature": 88.25,
             "current_vehicle_speed": 42.0,
             "average_vehicle_speed": null,
+            "current_vehicle_speed_max": 50.0,
+            "average_vehicle_speed_max": 45.0,
         });
         assert_eq!(
             answer(&keys, values.into_iter()).to_json(),

@@ -299,20 +299,22 @@ mod tests {
             "3474966.6650967814",
         ];
         for text in texts {
-            let expected = text.parse::<f64>().ok().map(f64::to_bits);
-            assert_eq!(parse_value(text).map(f64::to_bits), expected, "{text:?}");
+            let (got, expected) = beside_str_parse(text);
+            assert_eq!(got, expected, "{text:?}");
         }
+    }
+
+    /// `parse_value(text)` and `str::parse`'s, as bits.
+    fn beside_str_parse(text: &str) -> (Option<u64>, Option<u64>) {
+        (parse_value(text).map(f64::to_bits), text.parse::<f64>().ok().map(f64::to_bits))
     }
 
     proptest::proptest! {
         #[test]
         fn any_written_value_parses_as_str_parse_does(value in proptest::num::f64::ANY) {
             let text = written(value);
-            proptest::prop_assert_eq!(
-                parse_value(&text).map(f64::to_bits),
-                text.parse::<f64>().ok().map(f64::to_bits),
-                "{}", text
-            );
+            let (got, expected) = beside_str_parse(&text);
+            proptest::prop_assert_eq!(got, expected, "{}", text);
         }
 
         /// Decimals of up to 17 digits, around the fast path's limit of 15.
@@ -327,11 +329,8 @@ mod tests {
             if let Some(point) = point.filter(|&point| point <= digits.len()) {
                 text.insert(text.len() - point, '.');
             }
-            proptest::prop_assert_eq!(
-                parse_value(&text).map(f64::to_bits),
-                text.parse::<f64>().ok().map(f64::to_bits),
-                "{}", text
-            );
+            let (got, expected) = beside_str_parse(&text);
+            proptest::prop_assert_eq!(got, expected, "{}", text);
         }
     }
 
